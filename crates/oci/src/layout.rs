@@ -136,6 +136,15 @@ impl Layout {
         Ok(())
     }
 
+    /// Copies a blob from another layout, verifying it on the way.
+    pub fn copy_blob_from(&self, source: &Layout, descriptor: &Descriptor) -> Result<()> {
+        if self.has_blob(&descriptor.digest) {
+            return Ok(());
+        }
+        let reader = source.open_blob(descriptor)?;
+        self.put_blob_verified(reader, &descriptor.digest, descriptor.size)
+    }
+
     /// Reads a whole blob, verifying digest and size.
     pub fn read_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size.min(64 << 20)).unwrap_or(0));
