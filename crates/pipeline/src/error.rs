@@ -1,0 +1,50 @@
+use std::path::PathBuf;
+
+/// Errors of planning and running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The config file is invalid.
+    #[error("{path}:{line}:{column}: {}{message}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The key concerned, dotted.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file operation failed.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An image operation failed.
+    #[error(transparent)]
+    Oci(#[from] sealcraft_oci::Error),
+    /// Assembly failed.
+    #[error(transparent)]
+    Build(#[from] sealcraft_build::Error),
+    /// A stage failed; the run record says so.
+    #[error("stage {stage} failed")]
+    Stage {
+        /// The stage.
+        stage: &'static str,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

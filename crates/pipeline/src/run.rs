@@ -1,0 +1,331 @@
+//! `sealcraft run`: the stages that exist, in the guide's order, with a run
+//! directory that records what ran.
+//!
+//! ```text
+//! out/<project>-<version>-<arch>/
+//!   oci/          the image layout: one tag per stage result, and {version}-{arch}
+//!   events.jsonl  every event, flushed as it happens
+//!   run.json      written last: stages, inputs and outputs by digest, timings, status
+//! ```
+//!
+//! `run.json` is replaced atomically at the end, with `"status": "failed"`
+//! and the error when a stage fails, so a directory never looks complete
+//! when it is not.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sealcraft_build::{AssemblySpec, assemble};
+use sealcraft_oci::image::{Image, LayerOptions};
+use sealcraft_oci::layer::LayerLimits;
+use sealcraft_oci::layout::Layout;
+use sealcraft_oci::squash::squash;
+use serde::Serialize;
+use serde_json::json;
+use sha2::Digest as _;
+
+use crate::error::{Error, Result};
+use crate::events::{EventLog, Reporter, now_rfc3339};
+use crate::plan::{Plan, PlanSummary};
+
+/// The stages, in the order the guide demands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Pins and inputs checked.
+    Preflight,
+    /// The image produced.
+    Build,
+    /// All layers in one.
+    Squash,
+}
+
+impl Stage {
+    /// Every stage that exists, in order.
+    pub const ALL: [Stage; 3] = [Stage::Preflight, Stage::Build, Stage::Squash];
+
+    /// The stage's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Preflight => "preflight",
+            Self::Build => "build",
+            Self::Squash => "squash",
+        }
+    }
+
+    /// Parses a stage name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|stage| stage.name() == name)
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after this stage.
+    pub until: Option<Stage>,
+}
+
+/// Something a stage read or wrote, by digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    /// What it is.
+    pub name: String,
+    /// Its digest.
+    pub digest: String,
+    /// Its size in bytes, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// One stage's record.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageRecord {
+    /// The stage.
+    pub stage: Stage,
+    /// `completed`, `skipped` or `failed`.
+    pub status: String,
+    /// Start time.
+    pub started: String,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+    /// Inputs by digest.
+    pub inputs: Vec<Artifact>,
+    /// Outputs by digest.
+    pub outputs: Vec<Artifact>,
+}
+
+/// The record of one architecture's run (`run.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// Format version of this record.
+    pub schema_version: u32,
+    /// The run id (also in every event).
+    pub run_id: String,
+    /// `completed` or `failed`.
+    pub status: String,
+    /// The error, when failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `{registry}/{project}:{version}-{arch}`.
+    pub image: String,
+    /// The architecture.
+    pub architecture: String,
+    /// The final image's manifest digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The layout holding the images, relative to the run directory.
+    pub layout: String,
+    /// The plan it ran.
+    pub plan: PlanSummary,
+    /// Start and end.
+    pub started: String,
+    /// End time.
+    pub finished: String,
+    /// Stages in order.
+    pub stages: Vec<StageRecord>,
+}
+
+/// What a whole run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// One record per architecture.
+    pub runs: Vec<RunRecord>,
+    /// Their run directories.
+    pub run_dirs: Vec<PathBuf>,
+}
+
+/// Runs `plan` for each of its architectures.
+pub fn run(plan: &Plan, options: &RunOptions, reporter: &dyn Reporter) -> Result<RunSummary> {
+    let mut summary = RunSummary { runs: Vec::new(), run_dirs: Vec::new() };
+    for architecture in &plan.architectures {
+        let run_dir = plan.run_dir(architecture);
+        let record = run_architecture(plan, architecture, &run_dir, options, reporter)?;
+        summary.runs.push(record);
+        summary.run_dirs.push(run_dir);
+    }
+    Ok(summary)
+}
+
+fn new_run_id() -> String {
+    let seed = format!("{:?}-{}-{}", std::time::SystemTime::now(), std::process::id(), now_rfc3339());
+    hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..8])
+}
+
+struct Runner<'a> {
+    plan: &'a Plan,
+    architecture: &'a str,
+    layout: Layout,
+    log: EventLog<'a>,
+    stages: Vec<StageRecord>,
+}
+
+impl Runner<'_> {
+    fn stage(&mut self, stage: Stage, body: impl FnOnce(&mut Self) -> Result<(Vec<Artifact>, Vec<Artifact>, serde_json::Value)>) -> Result<()> {
+        let started = now_rfc3339();
+        let clock = Instant::now();
+        self.log.emit(stage.name(), "started", json!({}))?;
+        match body(self) {
+            Ok((inputs, outputs, fields)) => {
+                let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let mut fields = fields;
+                if let Some(map) = fields.as_object_mut() {
+                    map.insert("duration_ms".into(), duration_ms.into());
+                }
+                self.log.emit(stage.name(), "completed", fields)?;
+                self.stages.push(StageRecord { stage, status: "completed".into(), started, duration_ms, inputs, outputs });
+                Ok(())
+            }
+            Err(error) => {
+                let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+                self.log.emit(stage.name(), "failed", json!({"error": error_chain(&error), "duration_ms": duration_ms}))?;
+                self.stages.push(StageRecord { stage, status: "failed".into(), started, duration_ms, inputs: Vec::new(), outputs: Vec::new() });
+                Err(Error::Stage { stage: stage.name(), source: Box::new(error) })
+            }
+        }
+    }
+
+    fn image_fields(&self, image: &Image) -> serde_json::Value {
+        json!({
+            "digest": image.descriptor.digest.to_string(),
+            "layers": image.manifest.layers.len(),
+            "size_bytes": image.layers_size(),
+        })
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn run_architecture(plan: &Plan, architecture: &str, run_dir: &std::path::Path, options: &RunOptions, reporter: &dyn Reporter) -> Result<RunRecord> {
+    std::fs::create_dir_all(run_dir).map_err(|source| Error::Io { action: "creating", path: run_dir.to_path_buf(), source })?;
+    let record_path = run_dir.join("run.json");
+    // A record from an earlier run must not describe this one if it fails early.
+    match std::fs::remove_file(&record_path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::Io { action: "removing", path: record_path, source: error });
+        }
+        _ => {}
+    }
+    let run_id = new_run_id();
+    let started = now_rfc3339();
+    let log = EventLog::create(&run_dir.join("events.jsonl"), &run_id, reporter)?;
+    let layout = Layout::open_or_create(run_dir.join("oci"))?;
+    let image_name = plan.image_name(architecture);
+    log.emit("run", "started", json!({"image": image_name, "architecture": architecture, "config": plan.config_path.display().to_string(), "run_dir": run_dir.display().to_string()}))?;
+    let mut runner = Runner { plan, architecture, layout, log, stages: Vec::new() };
+    let outcome = execute(&mut runner, options);
+    let (status, error, digest) = match &outcome {
+        Ok(digest) => ("completed", None, digest.clone()),
+        Err(error) => ("failed", Some(error_chain(error)), None),
+    };
+    let record = RunRecord {
+        schema_version: 1,
+        run_id,
+        status: status.into(),
+        error,
+        image: image_name,
+        architecture: architecture.to_owned(),
+        digest,
+        layout: "oci".into(),
+        plan: plan.summary(),
+        started,
+        finished: now_rfc3339(),
+        stages: runner.stages.clone(),
+    };
+    runner.log.emit("run", status, json!({"digest": record.digest}))?;
+    write_atomically(&record_path, &serde_json::to_vec_pretty(&record).unwrap_or_else(|_| unreachable!("plain data")))?;
+    outcome.map(|_| record)
+}
+
+fn execute(runner: &mut Runner<'_>, options: &RunOptions) -> Result<Option<String>> {
+    let plan = runner.plan;
+    let until = options.until.unwrap_or(Stage::Squash);
+    runner.stage(Stage::Preflight, |runner| {
+        let base = Artifact { name: runner.plan.base.display_name.clone(), digest: runner.plan.base.digest.to_string(), size: None };
+        let config = Artifact { name: runner.plan.config_path.display().to_string(), digest: runner.plan.config_digest.clone(), size: None };
+        Ok((vec![config, base.clone()], Vec::new(), json!({"base_image": base.name, "base_digest": base.digest, "version": runner.plan.version})))
+    })?;
+    if until == Stage::Preflight {
+        return Ok(None);
+    }
+    let build_tag = format!("{}-build", plan.image_tag(runner.architecture));
+    let mut final_image: Option<Image> = None;
+    runner.stage(Stage::Build, |runner| {
+        let spec = AssemblySpec {
+            base: runner.plan.base.clone(),
+            architecture: runner.architecture.to_owned(),
+            files: runner.plan.files.clone(),
+            user: runner.plan.user.clone(),
+            config: runner.plan.runtime.clone(),
+            source_date_epoch: runner.plan.source_date_epoch,
+            layer: LayerOptions { compression: runner.plan.compression, ..LayerOptions::default() },
+        };
+        let report = assemble(&spec, &runner.layout)?;
+        runner.layout.tag(&build_tag, &report.manifest)?;
+        let image = Image::load(&runner.layout, Some(&build_tag), None)?;
+        let mut fields = runner.image_fields(&image);
+        fields["files"] = spec.files.len().into();
+        fields["tag"] = build_tag.clone().into();
+        let mut inputs = vec![Artifact { name: runner.plan.base.display_name.clone(), digest: runner.plan.base.digest.to_string(), size: None }];
+        for file in &spec.files {
+            host_file_artifacts(&file.source, &mut inputs)?;
+        }
+        let output = Artifact { name: format!("oci:{build_tag}"), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) };
+        final_image = Some(image);
+        Ok((inputs, vec![output], fields))
+    })?;
+    if plan.squash && until >= Stage::Squash {
+        let squash_tag = format!("{}-squash", plan.image_tag(runner.architecture));
+        runner.stage(Stage::Squash, |runner| {
+            let input = final_image.take().unwrap_or_else(|| unreachable!("the build stage sets the image"));
+            let options = LayerOptions { clamp_mtime: Some(runner.plan.source_date_epoch), compression: runner.plan.compression, keep_devices: true };
+            let report = squash(&runner.layout, &input, &runner.layout, &options, &LayerLimits::default())?;
+            runner.layout.tag(&squash_tag, &report.manifest)?;
+            let image = Image::load(&runner.layout, Some(&squash_tag), None)?;
+            let mut fields = runner.image_fields(&image);
+            fields["layers_before"] = report.layers_before.into();
+            fields["size_before_bytes"] = report.size_before.into();
+            fields["size_after_bytes"] = report.size_after.into();
+            fields["tag"] = squash_tag.clone().into();
+            let inputs = vec![Artifact { name: "build".into(), digest: input.descriptor.digest.to_string(), size: Some(input.layers_size()) }];
+            let outputs = vec![Artifact { name: format!("oci:{squash_tag}"), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];
+            final_image = Some(image);
+            Ok((inputs, outputs, fields))
+        })?;
+    }
+    let image = final_image.unwrap_or_else(|| unreachable!("build or squash set the image"));
+    runner.layout.tag(&plan.image_tag(runner.architecture), &image.descriptor)?;
+    Ok(Some(image.descriptor.digest.to_string()))
+}
+
+/// The host files a copy reads, each by sha256.
+fn host_file_artifacts(path: &std::path::Path, artifacts: &mut Vec<Artifact>) -> Result<()> {
+    let io_error = |source| Error::Io { action: "reading", path: path.to_path_buf(), source };
+    let metadata = std::fs::symlink_metadata(path).map_err(io_error)?;
+    if metadata.is_dir() {
+        let mut children: Vec<_> = std::fs::read_dir(path).map_err(io_error)?.filter_map(std::result::Result::ok).map(|entry| entry.path()).collect();
+        children.sort();
+        for child in children {
+            host_file_artifacts(&child, artifacts)?;
+        }
+    } else if metadata.is_file() {
+        let bytes = std::fs::read(path).map_err(io_error)?;
+        artifacts.push(Artifact { name: path.display().to_string(), digest: sealcraft_oci::digest::sha256_of(&bytes).to_string(), size: Some(bytes.len() as u64) });
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let temporary = path.with_extension("json.partial");
+    std::fs::write(&temporary, bytes).map_err(|source| Error::Io { action: "writing", path: temporary.clone(), source })?;
+    std::fs::rename(&temporary, path).map_err(|source| Error::Io { action: "renaming", path: path.to_path_buf(), source })
+}
