@@ -17,7 +17,9 @@ use sealcraft_oci::digest::Digest;
 use sealcraft_oci::image::{Image, LayerOptions, WrittenLayer, commit_image, rfc3339, write_layer};
 use sealcraft_oci::layer::{EntryKind, EntryMeta, LayerLimits};
 use sealcraft_oci::layout::Layout;
-use sealcraft_oci::manifest::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, Descriptor, HistoryEntry, RuntimeConfig};
+use sealcraft_oci::manifest::{
+    BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, Descriptor, HistoryEntry, RuntimeConfig,
+};
 use sealcraft_oci::view::MergedView;
 use serde::Serialize;
 
@@ -54,7 +56,9 @@ pub enum Error {
         destination: String,
     },
     /// The user clashes with an existing entry.
-    #[error("{database} already has {name:?} with id {existing}, but the config asks for {requested}")]
+    #[error(
+        "{database} already has {name:?} with id {existing}, but the config asks for {requested}"
+    )]
     UserClash {
         /// `/etc/passwd` or `/etc/group`.
         database: &'static str,
@@ -66,7 +70,9 @@ pub enum Error {
         requested: u32,
     },
     /// The image would run as root.
-    #[error("the image user {user:?} resolves to uid 0 through the image's /etc/passwd; images must run as a non-root user")]
+    #[error(
+        "the image user {user:?} resolves to uid 0 through the image's /etc/passwd; images must run as a non-root user"
+    )]
     RootUser {
         /// The configured user.
         user: String,
@@ -185,7 +191,11 @@ pub fn assemble(spec: &AssemblySpec, output: &Layout) -> Result<AssemblyReport> 
             .manifests
             .into_iter()
             .find(|entry| entry.digest == spec.base.digest)
-            .ok_or_else(|| Error::BaseDigestMismatch { name: spec.base.display_name.clone(), pinned: spec.base.digest.to_string(), actual: "nothing".into() })?,
+            .ok_or_else(|| Error::BaseDigestMismatch {
+                name: spec.base.display_name.clone(),
+                pinned: spec.base.digest.to_string(),
+                actual: "nothing".into(),
+            })?,
     };
     if base_descriptor.digest != spec.base.digest {
         return Err(Error::BaseDigestMismatch {
@@ -198,7 +208,12 @@ pub fn assemble(spec: &AssemblySpec, output: &Layout) -> Result<AssemblyReport> 
     for layer in &base.manifest.layers {
         output.copy_blob_from(&base_layout, layer)?;
     }
-    let view = MergedView::from_image(&base_layout, &base.manifest, &base.config, &LayerLimits::default())?;
+    let view = MergedView::from_image(
+        &base_layout,
+        &base.manifest,
+        &base.config,
+        &LayerLimits::default(),
+    )?;
 
     let epoch = spec.source_date_epoch;
     let mut entries: BTreeMap<PathBuf, (EntryMeta, Content)> = BTreeMap::new();
@@ -206,10 +221,29 @@ pub fn assemble(spec: &AssemblySpec, output: &Layout) -> Result<AssemblyReport> 
     let mut group_text = read_text(&view, "etc/group");
     if let Some(user) = &spec.user {
         add_account(&mut passwd_text, &mut group_text, user)?;
-        put(&mut entries, "etc/passwd", file_meta(0o644, 0, 0), Content::Bytes(passwd_text.clone().into_bytes()));
-        put(&mut entries, "etc/group", file_meta(0o644, 0, 0), Content::Bytes(group_text.clone().into_bytes()));
+        put(
+            &mut entries,
+            "etc/passwd",
+            file_meta(0o644, 0, 0),
+            Content::Bytes(passwd_text.clone().into_bytes()),
+        );
+        put(
+            &mut entries,
+            "etc/group",
+            file_meta(0o644, 0, 0),
+            Content::Bytes(group_text.clone().into_bytes()),
+        );
         let home = relative_destination(&user.home)?;
-        put(&mut entries, &home, EntryMeta { uid: u64::from(user.uid), gid: u64::from(user.gid), ..dir_meta(0o755) }, Content::None);
+        put(
+            &mut entries,
+            &home,
+            EntryMeta {
+                uid: u64::from(user.uid),
+                gid: u64::from(user.gid),
+                ..dir_meta(0o755)
+            },
+            Content::None,
+        );
     }
     for copy in &spec.files {
         add_copy(&mut entries, copy)?;
@@ -217,14 +251,35 @@ pub fn assemble(spec: &AssemblySpec, output: &Layout) -> Result<AssemblyReport> 
     // Parent directories the base lacks, so that runtimes and readers agree on their mode.
     let missing_parents: BTreeSet<PathBuf> = entries
         .keys()
-        .flat_map(|path| path.ancestors().skip(1).map(Path::to_path_buf).collect::<Vec<_>>())
-        .filter(|parent| !parent.as_os_str().is_empty() && !entries.contains_key(parent) && view.resolve(parent).is_none())
+        .flat_map(|path| {
+            path.ancestors()
+                .skip(1)
+                .map(Path::to_path_buf)
+                .collect::<Vec<_>>()
+        })
+        .filter(|parent| {
+            !parent.as_os_str().is_empty()
+                && !entries.contains_key(parent)
+                && view.resolve(parent).is_none()
+        })
         .collect();
     for parent in missing_parents {
-        entries.insert(parent.clone(), (EntryMeta { path: parent, ..dir_meta(0o755) }, Content::None));
+        entries.insert(
+            parent.clone(),
+            (
+                EntryMeta {
+                    path: parent,
+                    ..dir_meta(0o755)
+                },
+                Content::None,
+            ),
+        );
     }
 
-    let options = LayerOptions { clamp_mtime: Some(epoch), ..spec.layer };
+    let options = LayerOptions {
+        clamp_mtime: Some(epoch),
+        ..spec.layer
+    };
     let layer = write_layer(output, &options, |writer| {
         let mut count = 0;
         for (meta, content) in entries.values() {
@@ -237,7 +292,9 @@ pub fn assemble(spec: &AssemblySpec, output: &Layout) -> Result<AssemblyReport> 
                     writer.append(&meta, &mut bytes.as_slice())?;
                 }
                 Content::Host(path) => {
-                    let mut file = fs::File::open(path).map_err(|error| io::Error::new(error.kind(), format!("{}: {error}", path.display())))?;
+                    let mut file = fs::File::open(path).map_err(|error| {
+                        io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+                    })?;
                     let size = file.metadata()?.len();
                     meta.size = size;
                     writer.append(&meta, &mut (&mut file as &mut dyn Read))?;
@@ -271,9 +328,15 @@ pub fn assemble(spec: &AssemblySpec, output: &Layout) -> Result<AssemblyReport> 
         created_by: Some(format!(
             "sealcraft assemble: {} file copies{}",
             spec.files.len(),
-            spec.user.as_ref().map(|user| format!(", user {} ({})", user.name, user.uid)).unwrap_or_default()
+            spec.user
+                .as_ref()
+                .map(|user| format!(", user {} ({})", user.name, user.uid))
+                .unwrap_or_default()
         )),
-        comment: Some(format!("based on {}@{}", spec.base.display_name, spec.base.digest)),
+        comment: Some(format!(
+            "based on {}@{}",
+            spec.base.display_name, spec.base.digest
+        )),
         author: None,
         empty_layer: false,
     });
@@ -282,34 +345,60 @@ pub fn assemble(spec: &AssemblySpec, output: &Layout) -> Result<AssemblyReport> 
     layers.push(layer.descriptor.clone());
     let layer_count = layers.len();
     let annotations = BTreeMap::from([
-        (BASE_DIGEST_ANNOTATION.to_owned(), spec.base.digest.to_string()),
-        (BASE_NAME_ANNOTATION.to_owned(), spec.base.display_name.clone()),
+        (
+            BASE_DIGEST_ANNOTATION.to_owned(),
+            spec.base.digest.to_string(),
+        ),
+        (
+            BASE_NAME_ANNOTATION.to_owned(),
+            spec.base.display_name.clone(),
+        ),
     ]);
     let manifest = commit_image(output, &config, layers, annotations)?;
-    Ok(AssemblyReport { manifest, base_digest: spec.base.digest.to_string(), entries: layer.entries, layer, layer_count })
+    Ok(AssemblyReport {
+        manifest,
+        base_digest: spec.base.digest.to_string(),
+        entries: layer.entries,
+        layer,
+        layer_count,
+    })
 }
 
 fn read_text(view: &MergedView, path: &str) -> String {
-    view.read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
+    view.read(path)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
 }
 
 fn file_meta(mode: u32, uid: u32, gid: u32) -> EntryMeta {
-    EntryMeta { uid: u64::from(uid), gid: u64::from(gid), ..EntryMeta::new("", EntryKind::File, mode) }
+    EntryMeta {
+        uid: u64::from(uid),
+        gid: u64::from(gid),
+        ..EntryMeta::new("", EntryKind::File, mode)
+    }
 }
 
 fn dir_meta(mode: u32) -> EntryMeta {
     EntryMeta::new("", EntryKind::Directory, mode)
 }
 
-fn put(entries: &mut BTreeMap<PathBuf, (EntryMeta, Content)>, path: impl AsRef<Path>, mut meta: EntryMeta, content: Content) {
+fn put(
+    entries: &mut BTreeMap<PathBuf, (EntryMeta, Content)>,
+    path: impl AsRef<Path>,
+    mut meta: EntryMeta,
+    content: Content,
+) {
     meta.path = path.as_ref().to_path_buf();
     entries.insert(meta.path.clone(), (meta, content));
 }
 
 fn relative_destination(destination: &str) -> Result<PathBuf> {
-    let bad = || Error::BadDestination { destination: destination.to_owned() };
+    let bad = || Error::BadDestination {
+        destination: destination.to_owned(),
+    };
     let rest = destination.strip_prefix('/').ok_or_else(bad)?;
-    let normalized = sealcraft_oci::layer::normalize_entry_path(rest.as_bytes(), 4096).map_err(|_| bad())?;
+    let normalized =
+        sealcraft_oci::layer::normalize_entry_path(rest.as_bytes(), 4096).map_err(|_| bad())?;
     normalized.ok_or_else(bad)
 }
 
@@ -322,27 +411,67 @@ fn add_copy(entries: &mut BTreeMap<PathBuf, (EntryMeta, Content)>, copy: &FileCo
     let metadata = fs::metadata(&copy.source).map_err(host_error(&copy.source))?;
     if !metadata.is_dir() {
         let mode = copy.mode.unwrap_or(metadata.permissions().mode() & 0o7777);
-        put(entries, &destination, file_meta(mode, copy.uid, copy.gid), Content::Host(copy.source.clone()));
+        put(
+            entries,
+            &destination,
+            file_meta(mode, copy.uid, copy.gid),
+            Content::Host(copy.source.clone()),
+        );
         return Ok(());
     }
     let directory_mode = copy.directory_mode.unwrap_or(0o755);
-    for item in walkdir::WalkDir::new(&copy.source).follow_links(false).sort_by_file_name() {
+    for item in walkdir::WalkDir::new(&copy.source)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         let item = item.map_err(|error| {
             let path = error.path().unwrap_or(&copy.source).to_path_buf();
-            Error::Host { path, source: error.into() }
+            Error::Host {
+                path,
+                source: error.into(),
+            }
         })?;
-        let relative = item.path().strip_prefix(&copy.source).unwrap_or(item.path());
+        let relative = item
+            .path()
+            .strip_prefix(&copy.source)
+            .unwrap_or(item.path());
         let target = destination.join(relative);
         let file_type = item.file_type();
-        let owner = |meta: EntryMeta| EntryMeta { uid: u64::from(copy.uid), gid: u64::from(copy.gid), ..meta };
+        let owner = |meta: EntryMeta| EntryMeta {
+            uid: u64::from(copy.uid),
+            gid: u64::from(copy.gid),
+            ..meta
+        };
         if file_type.is_dir() {
-            put(entries, &target, owner(dir_meta(directory_mode)), Content::None);
+            put(
+                entries,
+                &target,
+                owner(dir_meta(directory_mode)),
+                Content::None,
+            );
         } else if file_type.is_symlink() {
             let link = fs::read_link(item.path()).map_err(host_error(item.path()))?;
-            put(entries, &target, owner(EntryMeta::new("", EntryKind::Symlink(link), 0o777)), Content::None);
+            put(
+                entries,
+                &target,
+                owner(EntryMeta::new("", EntryKind::Symlink(link), 0o777)),
+                Content::None,
+            );
         } else if file_type.is_file() {
-            let host_mode = item.metadata().map_err(|error| Error::Host { path: item.path().to_path_buf(), source: error.into() })?.mode() & 0o7777;
-            put(entries, &target, owner(file_meta(copy.mode.unwrap_or(host_mode), 0, 0)), Content::Host(item.path().to_path_buf()));
+            let host_mode = item
+                .metadata()
+                .map_err(|error| Error::Host {
+                    path: item.path().to_path_buf(),
+                    source: error.into(),
+                })?
+                .mode()
+                & 0o7777;
+            put(
+                entries,
+                &target,
+                owner(file_meta(copy.mode.unwrap_or(host_mode), 0, 0)),
+                Content::Host(item.path().to_path_buf()),
+            );
         }
         // Sockets, fifos and devices on the host are not image content.
     }
@@ -350,24 +479,46 @@ fn add_copy(entries: &mut BTreeMap<PathBuf, (EntryMeta, Content)>, copy: &FileCo
 }
 
 fn valid_account_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 32 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) && !name.starts_with('-')
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !name.starts_with('-')
 }
 
 /// Adds the user and its group to the passwd and group texts, unless an
 /// identical entry is already there.
 fn add_account(passwd: &mut String, group: &mut String, user: &UserSpec) -> Result<()> {
-    if !valid_account_name(&user.name) || user.home.contains(':') || user.shell.contains(':') || user.home.contains('\n') || user.shell.contains('\n') {
-        return Err(Error::BadName { name: user.name.clone() });
+    if !valid_account_name(&user.name)
+        || user.home.contains(':')
+        || user.shell.contains(':')
+        || user.home.contains('\n')
+        || user.shell.contains('\n')
+    {
+        return Err(Error::BadName {
+            name: user.name.clone(),
+        });
     }
     let id_of = |text: &str, name: &str, field: usize| {
         text.lines().find_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
-            (fields.first() == Some(&name)).then(|| fields.get(field).and_then(|id| id.parse::<u32>().ok()).unwrap_or(u32::MAX))
+            (fields.first() == Some(&name)).then(|| {
+                fields
+                    .get(field)
+                    .and_then(|id| id.parse::<u32>().ok())
+                    .unwrap_or(u32::MAX)
+            })
         })
     };
     match id_of(group, &user.name, 2) {
         Some(existing) if existing != user.gid => {
-            return Err(Error::UserClash { database: "/etc/group", name: user.name.clone(), existing, requested: user.gid });
+            return Err(Error::UserClash {
+                database: "/etc/group",
+                name: user.name.clone(),
+                existing,
+                requested: user.gid,
+            });
         }
         Some(_) => {}
         None => {
@@ -379,14 +530,22 @@ fn add_account(passwd: &mut String, group: &mut String, user: &UserSpec) -> Resu
     }
     match id_of(passwd, &user.name, 2) {
         Some(existing) if existing != user.uid => {
-            return Err(Error::UserClash { database: "/etc/passwd", name: user.name.clone(), existing, requested: user.uid });
+            return Err(Error::UserClash {
+                database: "/etc/passwd",
+                name: user.name.clone(),
+                existing,
+                requested: user.uid,
+            });
         }
         Some(_) => {}
         None => {
             if !passwd.is_empty() && !passwd.ends_with('\n') {
                 passwd.push('\n');
             }
-            passwd.push_str(&format!("{}:x:{}:{}::{}:{}\n", user.name, user.uid, user.gid, user.home, user.shell));
+            passwd.push_str(&format!(
+                "{}:x:{}:{}::{}:{}\n",
+                user.name, user.uid, user.gid, user.home, user.shell
+            ));
         }
     }
     Ok(())
@@ -397,7 +556,9 @@ pub fn check_non_root(user: Option<&str>, passwd: &str) -> Result<()> {
     let user = user.unwrap_or("");
     let name = user.split(':').next().unwrap_or("");
     if name.is_empty() {
-        return Err(Error::RootUser { user: user.to_owned() });
+        return Err(Error::RootUser {
+            user: user.to_owned(),
+        });
     }
     let uid = match name.parse::<u32>() {
         Ok(uid) => uid,
@@ -405,13 +566,18 @@ pub fn check_non_root(user: Option<&str>, passwd: &str) -> Result<()> {
             .lines()
             .find_map(|line| {
                 let fields: Vec<&str> = line.split(':').collect();
-                (fields.first() == Some(&name)).then(|| fields.get(2).and_then(|id| id.parse::<u32>().ok()))
+                (fields.first() == Some(&name))
+                    .then(|| fields.get(2).and_then(|id| id.parse::<u32>().ok()))
             })
             .flatten()
-            .ok_or_else(|| Error::UnknownUser { user: user.to_owned() })?,
+            .ok_or_else(|| Error::UnknownUser {
+                user: user.to_owned(),
+            })?,
     };
     if uid == 0 {
-        return Err(Error::RootUser { user: user.to_owned() });
+        return Err(Error::RootUser {
+            user: user.to_owned(),
+        });
     }
     Ok(())
 }
@@ -442,7 +608,10 @@ pub fn merge_runtime(base: &RuntimeConfig, spec: &RuntimeConfig) -> RuntimeConfi
     if let Some(working_dir) = &spec.working_dir {
         merged.working_dir = Some(working_dir.clone());
     }
-    for (target, extra) in [(&mut merged.exposed_ports, &spec.exposed_ports), (&mut merged.volumes, &spec.volumes)] {
+    for (target, extra) in [
+        (&mut merged.exposed_ports, &spec.exposed_ports),
+        (&mut merged.volumes, &spec.volumes),
+    ] {
         if let Some(extra) = extra {
             let mut set: BTreeSet<String> = target.take().unwrap_or_default().into_iter().collect();
             set.extend(extra.iter().cloned());
@@ -465,7 +634,13 @@ mod tests {
     use super::*;
 
     fn user() -> UserSpec {
-        UserSpec { name: "app".into(), uid: 10001, gid: 10001, home: "/home/app".into(), shell: "/usr/sbin/nologin".into() }
+        UserSpec {
+            name: "app".into(),
+            uid: 10001,
+            gid: 10001,
+            home: "/home/app".into(),
+            shell: "/usr/sbin/nologin".into(),
+        }
     }
 
     #[test]
@@ -474,23 +649,46 @@ mod tests {
         let mut group = "root:x:0:\n".to_owned();
         add_account(&mut passwd, &mut group, &user()).unwrap();
         add_account(&mut passwd, &mut group, &user()).unwrap();
-        assert_eq!(passwd, "root:x:0:0:root:/root:/bin/bash\napp:x:10001:10001::/home/app:/usr/sbin/nologin\n");
+        assert_eq!(
+            passwd,
+            "root:x:0:0:root:/root:/bin/bash\napp:x:10001:10001::/home/app:/usr/sbin/nologin\n"
+        );
         assert_eq!(group, "root:x:0:\napp:x:10001:\n");
         let clash = UserSpec { uid: 5, ..user() };
-        assert!(matches!(add_account(&mut passwd, &mut group, &clash), Err(Error::UserClash { .. })));
-        let bad = UserSpec { name: "a:b".into(), ..user() };
-        assert!(matches!(add_account(&mut passwd, &mut group, &bad), Err(Error::BadName { .. })));
+        assert!(matches!(
+            add_account(&mut passwd, &mut group, &clash),
+            Err(Error::UserClash { .. })
+        ));
+        let bad = UserSpec {
+            name: "a:b".into(),
+            ..user()
+        };
+        assert!(matches!(
+            add_account(&mut passwd, &mut group, &bad),
+            Err(Error::BadName { .. })
+        ));
     }
 
     #[test]
     fn root_users_are_refused() {
-        let passwd = "root:x:0:0::/root:/bin/sh\napp:x:10001:10001::/:/bin/sh\nalias:x:0:0::/:/bin/sh\n";
+        let passwd =
+            "root:x:0:0::/root:/bin/sh\napp:x:10001:10001::/:/bin/sh\nalias:x:0:0::/:/bin/sh\n";
         assert!(check_non_root(Some("app"), passwd).is_ok());
         assert!(check_non_root(Some("10001:10001"), passwd).is_ok());
-        for user in [None, Some(""), Some("root"), Some("0"), Some("0:0"), Some("alias")] {
+        for user in [
+            None,
+            Some(""),
+            Some("root"),
+            Some("0"),
+            Some("0:0"),
+            Some("alias"),
+        ] {
             assert!(check_non_root(user, passwd).is_err(), "{user:?}");
         }
-        assert!(matches!(check_non_root(Some("nobody-here"), passwd), Err(Error::UnknownUser { .. })));
+        assert!(matches!(
+            check_non_root(Some("nobody-here"), passwd),
+            Err(Error::UnknownUser { .. })
+        ));
     }
 
     #[test]
@@ -510,6 +708,9 @@ mod tests {
         let merged = merge_runtime(&base, &spec);
         assert_eq!(merged.env, Some(vec!["PATH=/bin".into(), "A=2".into()]));
         assert_eq!(merged.cmd, None);
-        assert_eq!(merged.exposed_ports, Some(vec!["80/tcp".into(), "8080/tcp".into()]));
+        assert_eq!(
+            merged.exposed_ports,
+            Some(vec!["80/tcp".into(), "8080/tcp".into()])
+        );
     }
 }

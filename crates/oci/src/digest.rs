@@ -16,7 +16,9 @@ pub fn parse_digest(text: &str) -> Result<Digest> {
     })?;
     match digest.algorithm() {
         DigestAlgorithm::Sha256 | DigestAlgorithm::Sha512 => Ok(digest),
-        other => Err(Error::UnsupportedDigestAlgorithm { algorithm: other.to_string() }),
+        other => Err(Error::UnsupportedDigestAlgorithm {
+            algorithm: other.to_string(),
+        }),
     }
 }
 
@@ -45,7 +47,9 @@ impl Hasher {
         match digest.algorithm() {
             DigestAlgorithm::Sha256 => Ok(Self::Sha256(Sha256::new())),
             DigestAlgorithm::Sha512 => Ok(Self::Sha512(Sha512::new())),
-            other => Err(Error::UnsupportedDigestAlgorithm { algorithm: other.to_string() }),
+            other => Err(Error::UnsupportedDigestAlgorithm {
+                algorithm: other.to_string(),
+            }),
         }
     }
 
@@ -83,7 +87,11 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
-        Self { inner, hasher: Hasher::sha256(), written: 0 }
+        Self {
+            inner,
+            hasher: Hasher::sha256(),
+            written: 0,
+        }
     }
 
     /// The digest and size of what was written, and the inner writer.
@@ -137,12 +145,19 @@ impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Never hand out more than the descriptor promised.
         let remaining = self.expected_size.saturating_sub(self.read);
-        let limit = buf.len().min(usize::try_from(remaining.saturating_add(1)).unwrap_or(usize::MAX));
+        let limit = buf
+            .len()
+            .min(usize::try_from(remaining.saturating_add(1)).unwrap_or(usize::MAX));
         let count = self.inner.read(&mut buf[..limit])?;
         if count > 0 {
             self.read += count as u64;
             if self.read > self.expected_size {
-                return Err(mismatch_error(&self.expected, self.expected_size, self.read, "(longer than declared)"));
+                return Err(mismatch_error(
+                    &self.expected,
+                    self.expected_size,
+                    self.read,
+                    "(longer than declared)",
+                ));
             }
             if let Some(hasher) = self.hasher.as_mut() {
                 hasher.update(&buf[..count]);
@@ -152,14 +167,24 @@ impl<R: Read> Read for VerifyingReader<R> {
         if let Some(hasher) = self.hasher.take() {
             let actual = hasher.finish();
             if actual != self.expected || self.read != self.expected_size {
-                return Err(mismatch_error(&self.expected, self.expected_size, self.read, actual.as_ref()));
+                return Err(mismatch_error(
+                    &self.expected,
+                    self.expected_size,
+                    self.read,
+                    actual.as_ref(),
+                ));
             }
         }
         Ok(0)
     }
 }
 
-fn mismatch_error(expected: &Digest, expected_size: u64, actual_size: u64, actual: &str) -> io::Error {
+fn mismatch_error(
+    expected: &Digest,
+    expected_size: u64,
+    actual_size: u64,
+    actual: &str,
+) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         Error::BlobMismatch {
@@ -185,7 +210,13 @@ mod tests {
 
     #[test]
     fn parse_rejects_bad_digests() {
-        for bad in ["sha256:abc", "sha256:", "md5:d41d8cd98f00b204e9800998ecf8427e", "nocolon", "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"] {
+        for bad in [
+            "sha256:abc",
+            "sha256:",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "nocolon",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        ] {
             assert!(parse_digest(bad).is_err(), "{bad} should be refused");
         }
         let sha512 = format!("sha512:{}", "a".repeat(128));
@@ -196,11 +227,21 @@ mod tests {
     fn verifying_reader_accepts_exact_content_and_refuses_others() {
         let digest = sha256_of(b"hello");
         let mut out = Vec::new();
-        VerifyingReader::new(&b"hello"[..], &digest, 5).unwrap().read_to_end(&mut out).unwrap();
+        VerifyingReader::new(&b"hello"[..], &digest, 5)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, b"hello");
-        for (content, size) in [(&b"hellp"[..], 5), (&b"hello!"[..], 5), (&b"hell"[..], 5), (&b"hello"[..], 4)] {
+        for (content, size) in [
+            (&b"hellp"[..], 5),
+            (&b"hello!"[..], 5),
+            (&b"hell"[..], 5),
+            (&b"hello"[..], 4),
+        ] {
             let mut out = Vec::new();
-            let err = VerifyingReader::new(content, &digest, size).unwrap().read_to_end(&mut out);
+            let err = VerifyingReader::new(content, &digest, size)
+                .unwrap()
+                .read_to_end(&mut out);
             assert!(err.is_err(), "{content:?}/{size} must fail");
         }
     }

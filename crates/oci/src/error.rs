@@ -16,7 +16,10 @@ pub enum Error {
     },
 
     #[error("invalid image reference {reference:?}: {reason}")]
-    InvalidReference { reference: String, reason: &'static str },
+    InvalidReference {
+        reference: String,
+        reason: &'static str,
+    },
 
     #[error("invalid image name {name:?}: {reason}")]
     InvalidImageName { name: String, reason: String },
@@ -30,7 +33,9 @@ pub enum Error {
     #[error("blob {digest} is not in the layout at {layout}")]
     BlobNotFound { layout: PathBuf, digest: String },
 
-    #[error("blob {digest} does not match its content: expected {expected_size} bytes with that digest, found {actual_size} bytes with digest {actual_digest}")]
+    #[error(
+        "blob {digest} does not match its content: expected {expected_size} bytes with that digest, found {actual_size} bytes with digest {actual_digest}"
+    )]
     BlobMismatch {
         digest: String,
         expected_size: u64,
@@ -45,7 +50,11 @@ pub enum Error {
     TagNotFound { layout: PathBuf, tag: String },
 
     #[error("{layout} holds {count} images; name one with {layout_display}:TAG")]
-    AmbiguousImage { layout: PathBuf, layout_display: String, count: usize },
+    AmbiguousImage {
+        layout: PathBuf,
+        layout_display: String,
+        count: usize,
+    },
 
     #[error("malformed {what} {digest}: {source}")]
     MalformedDocument {
@@ -64,7 +73,10 @@ pub enum Error {
     },
 
     #[error("unsupported media type {media_type:?} for {what}")]
-    UnsupportedMediaType { what: &'static str, media_type: String },
+    UnsupportedMediaType {
+        what: &'static str,
+        media_type: String,
+    },
 
     #[error("image {digest} is an index of {count} images; select a platform (--arch)")]
     IndexNeedsPlatform { digest: String, count: usize },
@@ -73,16 +85,31 @@ pub enum Error {
     PlatformNotFound { digest: String, platform: String },
 
     #[error("config {digest} lists {diff_ids} diff_ids but the manifest has {layers} layers")]
-    LayerCountMismatch { digest: String, diff_ids: usize, layers: usize },
+    LayerCountMismatch {
+        digest: String,
+        diff_ids: usize,
+        layers: usize,
+    },
 
     #[error("layer {layer}: diff_id mismatch: config says {expected}, content is {actual}")]
-    DiffIdMismatch { layer: String, expected: String, actual: String },
+    DiffIdMismatch {
+        layer: String,
+        expected: String,
+        actual: String,
+    },
 
     #[error("layer {layer}: entry {entry:?}: {problem}")]
-    HostileEntry { layer: String, entry: String, problem: EntryProblem },
+    HostileEntry {
+        layer: String,
+        entry: String,
+        problem: EntryProblem,
+    },
 
     #[error("layer {layer}: {problem}")]
-    BadLayer { layer: String, problem: LayerProblem },
+    BadLayer {
+        layer: String,
+        problem: LayerProblem,
+    },
 
     #[error("layer {layer}: unpacking {entry:?} into {target}")]
     UnpackIo {
@@ -132,7 +159,11 @@ pub enum EntryProblem {
     #[error("unsupported tar entry type {type_byte:?}")]
     UnsupportedType { type_byte: char },
     #[error("{kind} extension header of {size} bytes exceeds the limit of {limit} bytes")]
-    HugeExtension { kind: &'static str, size: u64, limit: u64 },
+    HugeExtension {
+        kind: &'static str,
+        size: u64,
+        limit: u64,
+    },
     #[error("malformed PAX extended header: {reason}")]
     BadPax { reason: String },
     #[error("malformed header field {field}")]
@@ -151,16 +182,21 @@ pub enum LayerProblem {
     TooManyEntries { limit: u64 },
     #[error("decompressed size exceeds {limit} bytes")]
     TooLarge { limit: u64 },
-    #[error(
-        "decompression ratio above {limit}:1 after {uncompressed} bytes (decompression bomb?)"
-    )]
+    #[error("decompression ratio above {limit}:1 after {uncompressed} bytes (decompression bomb?)")]
     CompressionRatio { limit: u64, uncompressed: u64 },
 }
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(crate) fn io_error(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io_error(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
-    move |source| Error::Io { action, path, source }
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
 }

@@ -58,7 +58,10 @@ impl ImageName {
                 None => (PathBuf::from(rest), None),
             }
         };
-        let invalid = |reason: &str| Error::InvalidImageName { name: text.to_owned(), reason: reason.to_owned() };
+        let invalid = |reason: &str| Error::InvalidImageName {
+            name: text.to_owned(),
+            reason: reason.to_owned(),
+        };
         let name = if let Some(rest) = text.strip_prefix("oci:") {
             let (path, tag) = split(rest);
             Self::Layout { path, tag }
@@ -69,16 +72,25 @@ impl ImageName {
             let (path, tag) = split(rest);
             Self::DockerArchive { path, tag }
         } else if let Some(rest) = text.strip_prefix("rootfs:") {
-            Self::Rootfs { path: PathBuf::from(rest) }
+            Self::Rootfs {
+                path: PathBuf::from(rest),
+            }
         } else {
             let reference = text.strip_prefix("docker://").unwrap_or(text);
             if !reference.contains('/') && !text.starts_with("docker://") {
-                return Err(invalid("expected oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, rootfs:FILE or a registry reference HOST/REPO:TAG"));
+                return Err(invalid(
+                    "expected oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, rootfs:FILE or a registry reference HOST/REPO:TAG",
+                ));
             }
             Self::Registry(Reference::parse(reference)?)
         };
         match &name {
-            Self::Layout { path, .. } | Self::OciArchive { path, .. } | Self::DockerArchive { path, .. } | Self::Rootfs { path } if path.as_os_str().is_empty() => {
+            Self::Layout { path, .. }
+            | Self::OciArchive { path, .. }
+            | Self::DockerArchive { path, .. }
+            | Self::Rootfs { path }
+                if path.as_os_str().is_empty() =>
+            {
                 Err(invalid("the path is empty"))
             }
             _ => Ok(name),
@@ -88,7 +100,10 @@ impl ImageName {
 
 impl std::fmt::Display for ImageName {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let with_tag = |formatter: &mut std::fmt::Formatter<'_>, prefix: &str, path: &Path, tag: &Option<String>| {
+        let with_tag = |formatter: &mut std::fmt::Formatter<'_>,
+                        prefix: &str,
+                        path: &Path,
+                        tag: &Option<String>| {
             write!(formatter, "{prefix}:{}", path.display())?;
             if let Some(tag) = tag {
                 write!(formatter, ":{tag}")?;
@@ -125,30 +140,62 @@ impl Image {
     }
 
     /// Loads the image `descriptor` points at.
-    pub fn load_descriptor(layout: &Layout, descriptor: Descriptor, architecture: Option<&str>) -> Result<Self> {
+    pub fn load_descriptor(
+        layout: &Layout,
+        descriptor: Descriptor,
+        architecture: Option<&str>,
+    ) -> Result<Self> {
         if media_type::is_index(&descriptor.media_type) {
             let index = layout.read_index_blob(&descriptor)?;
-            let images: Vec<&Descriptor> = index.manifests.iter().filter(|entry| media_type::is_manifest(&entry.media_type)).collect();
+            let images: Vec<&Descriptor> = index
+                .manifests
+                .iter()
+                .filter(|entry| media_type::is_manifest(&entry.media_type))
+                .collect();
             let chosen = match architecture {
                 Some(architecture) => images
                     .iter()
-                    .find(|entry| entry.platform.as_ref().is_some_and(|platform| platform.architecture == architecture))
-                    .ok_or_else(|| Error::PlatformNotFound { digest: descriptor.digest.to_string(), platform: format!("linux/{architecture}") })?,
+                    .find(|entry| {
+                        entry
+                            .platform
+                            .as_ref()
+                            .is_some_and(|platform| platform.architecture == architecture)
+                    })
+                    .ok_or_else(|| Error::PlatformNotFound {
+                        digest: descriptor.digest.to_string(),
+                        platform: format!("linux/{architecture}"),
+                    })?,
                 None if images.len() == 1 => &images[0],
-                None => return Err(Error::IndexNeedsPlatform { digest: descriptor.digest.to_string(), count: images.len() }),
+                None => {
+                    return Err(Error::IndexNeedsPlatform {
+                        digest: descriptor.digest.to_string(),
+                        count: images.len(),
+                    });
+                }
             };
             return Self::load_descriptor(layout, (*chosen).clone(), architecture);
         }
         if !media_type::is_manifest(&descriptor.media_type) {
-            return Err(Error::UnsupportedMediaType { what: "an image", media_type: descriptor.media_type.clone() });
+            return Err(Error::UnsupportedMediaType {
+                what: "an image",
+                media_type: descriptor.media_type.clone(),
+            });
         }
         let manifest = layout.read_manifest(&descriptor)?;
         let config = layout.read_config(&manifest.config)?;
         let diff_ids = config.diff_ids().len();
         if diff_ids != manifest.layers.len() {
-            return Err(Error::LayerCountMismatch { digest: manifest.config.digest.to_string(), diff_ids, layers: manifest.layers.len() });
+            return Err(Error::LayerCountMismatch {
+                digest: manifest.config.digest.to_string(),
+                diff_ids,
+                layers: manifest.layers.len(),
+            });
         }
-        Ok(Self { descriptor, manifest, config })
+        Ok(Self {
+            descriptor,
+            manifest,
+            config,
+        })
     }
 
     /// Sum of the (compressed) layer sizes.
@@ -170,7 +217,11 @@ pub struct LayerOptions {
 
 impl Default for LayerOptions {
     fn default() -> Self {
-        Self { clamp_mtime: None, compression: crate::layer::Compression::Gzip, keep_devices: false }
+        Self {
+            clamp_mtime: None,
+            compression: crate::layer::Compression::Gzip,
+            keep_devices: false,
+        }
     }
 }
 
@@ -190,7 +241,11 @@ pub struct WrittenLayer {
 /// Writes the whole merged filesystem of `view` as one deterministic layer.
 /// Paths that share content (hard links in the source) stay hard links: the
 /// first in path order carries the content, the others link to it.
-pub fn write_view_layer(layout: &Layout, view: &MergedView, options: &LayerOptions) -> Result<WrittenLayer> {
+pub fn write_view_layer(
+    layout: &Layout,
+    view: &MergedView,
+    options: &LayerOptions,
+) -> Result<WrittenLayer> {
     let mut first_holder: BTreeMap<ContentRef, &Path> = BTreeMap::new();
     write_layer(layout, options, |writer| {
         let mut entries = 0;
@@ -264,19 +319,35 @@ impl Write for Compressor {
 /// Writes a layer whose entries `fill` appends (in the order it chooses),
 /// hashing the tar stream for the diff ID and the compressed stream for the
 /// blob digest in the same pass.
-pub fn write_layer(layout: &Layout, options: &LayerOptions, fill: impl FnOnce(&mut TarWriter) -> io::Result<u64>) -> Result<WrittenLayer> {
+pub fn write_layer(
+    layout: &Layout,
+    options: &LayerOptions,
+    fill: impl FnOnce(&mut TarWriter) -> io::Result<u64>,
+) -> Result<WrittenLayer> {
     use crate::layer::Compression;
     let blob = layout.blob_writer()?;
     let compressor = match options.compression {
         Compression::None => Compressor::Plain(blob),
-        Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(blob, flate2::Compression::new(6))),
-        Compression::Zstd => Compressor::Zstd(zstd::stream::write::Encoder::new(blob, 3).map_err(io_error("starting zstd in", layout.root()))?),
+        Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(
+            blob,
+            flate2::Compression::new(6),
+        )),
+        Compression::Zstd => Compressor::Zstd(
+            zstd::stream::write::Encoder::new(blob, 3)
+                .map_err(io_error("starting zstd in", layout.root()))?,
+        ),
     };
     let mut writer = LayerWriter::new(HashingWriter::new(compressor), options.clamp_mtime);
-    let entries = fill(&mut writer).map_err(|source| crate::layout::io_to_error(source, "writing a layer into", layout.root()))?;
-    let tar = writer.finish().map_err(io_error("finishing a layer in", layout.root()))?;
+    let entries = fill(&mut writer).map_err(|source| {
+        crate::layout::io_to_error(source, "writing a layer into", layout.root())
+    })?;
+    let tar = writer
+        .finish()
+        .map_err(io_error("finishing a layer in", layout.root()))?;
     let (diff_id, uncompressed_size, compressor) = tar.finish();
-    let blob = compressor.finish().map_err(io_error("compressing a layer in", layout.root()))?;
+    let blob = compressor
+        .finish()
+        .map_err(io_error("compressing a layer in", layout.root()))?;
     let (digest, size) = blob.commit()?;
     Ok(WrittenLayer {
         descriptor: Descriptor::new(options.compression.layer_media_type(), digest, size),
@@ -287,10 +358,19 @@ pub fn write_layer(layout: &Layout, options: &LayerOptions, fill: impl FnOnce(&m
 }
 
 /// Stores `config` and a manifest for it and `layers`; returns the manifest descriptor.
-pub fn commit_image(layout: &Layout, config: &ImageConfig, layers: Vec<Descriptor>, annotations: BTreeMap<String, String>) -> Result<Descriptor> {
+pub fn commit_image(
+    layout: &Layout,
+    config: &ImageConfig,
+    layers: Vec<Descriptor>,
+    annotations: BTreeMap<String, String>,
+) -> Result<Descriptor> {
     let config_bytes = config.to_bytes()?;
     let config_digest = layout.put_blob(&config_bytes)?;
-    let config_descriptor = Descriptor::new(media_type::OCI_CONFIG, config_digest, config_bytes.len() as u64);
+    let config_descriptor = Descriptor::new(
+        media_type::OCI_CONFIG,
+        config_digest,
+        config_bytes.len() as u64,
+    );
     let mut manifest = Manifest::new_oci(config_descriptor, layers);
     manifest.annotations = annotations;
     let mut descriptor = layout.put_json("manifest", media_type::OCI_MANIFEST, &manifest)?;
@@ -309,6 +389,10 @@ pub fn commit_image(layout: &Layout, config: &ImageConfig, layers: Vec<Descripto
 pub fn rfc3339(seconds: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(seconds)
         .ok()
-        .and_then(|moment| moment.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|moment| {
+            moment
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }

@@ -18,7 +18,9 @@ use crate::error::{Error, Result, io_error};
 use crate::image::{Image, ImageName, LayerOptions, commit_image, rfc3339, write_view_layer};
 use crate::layer::{LayerLimits, decompressed};
 use crate::layout::Layout;
-use crate::manifest::{self, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, RuntimeConfig, media_type};
+use crate::manifest::{
+    self, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, RuntimeConfig, media_type,
+};
 use crate::view::MergedView;
 
 /// Settings for an import.
@@ -44,21 +46,35 @@ pub struct ImportReport {
 }
 
 /// Imports `source` into `target` under `tag`.
-pub fn import(source: &ImageName, target: &Layout, tag: &str, options: &ImportOptions) -> Result<ImportReport> {
+pub fn import(
+    source: &ImageName,
+    target: &Layout,
+    tag: &str,
+    options: &ImportOptions,
+) -> Result<ImportReport> {
     let report = match source {
         ImageName::Rootfs { path } => import_rootfs(path, target, options)?,
-        ImageName::Layout { path, tag: source_tag } => {
+        ImageName::Layout {
+            path,
+            tag: source_tag,
+        } => {
             let layout = Layout::open(path)?;
             let descriptor = layout.resolve(source_tag.as_deref())?;
             copy_image(&layout, &descriptor, target)?
         }
-        ImageName::OciArchive { path, tag: source_tag } => {
+        ImageName::OciArchive {
+            path,
+            tag: source_tag,
+        } => {
             let archive = Archive::open(path, &options.limits)?;
             let index: Index = archive.json("index.json")?;
             let descriptor = pick_index_entry(path, &index, source_tag.as_deref())?;
             copy_image(&archive, &descriptor, target)?
         }
-        ImageName::DockerArchive { path, tag: source_tag } => import_docker_archive(path, source_tag.as_deref(), target)?,
+        ImageName::DockerArchive {
+            path,
+            tag: source_tag,
+        } => import_docker_archive(path, source_tag.as_deref(), target)?,
         ImageName::Registry(reference) => {
             return Err(Error::InvalidImageName {
                 name: reference.to_string(),
@@ -67,14 +83,22 @@ pub fn import(source: &ImageName, target: &Layout, tag: &str, options: &ImportOp
         }
     };
     // Reading the image back checks that the manifest, config and layer count are coherent.
-    Image::load_descriptor(target, report.descriptor.clone(), options.architecture.as_deref())?;
+    Image::load_descriptor(
+        target,
+        report.descriptor.clone(),
+        options.architecture.as_deref(),
+    )?;
     target.tag(tag, &report.descriptor)?;
     Ok(report)
 }
 
 fn pick_index_entry(archive: &Path, index: &Index, tag: Option<&str>) -> Result<Descriptor> {
     let entries: Vec<&Descriptor> = match tag {
-        Some(tag) => index.manifests.iter().filter(|entry| entry.ref_name() == Some(tag)).collect(),
+        Some(tag) => index
+            .manifests
+            .iter()
+            .filter(|entry| entry.ref_name() == Some(tag))
+            .collect(),
         None => index.manifests.iter().collect(),
     };
     match entries.as_slice() {
@@ -83,8 +107,14 @@ fn pick_index_entry(archive: &Path, index: &Index, tag: Option<&str>) -> Result<
             descriptor.annotations.remove(manifest::REF_NAME_ANNOTATION);
             Ok(descriptor)
         }
-        [] => Err(Error::BadArchive { archive: archive.to_path_buf(), reason: format!("no image named {:?}", tag.unwrap_or("")) }),
-        many => Err(Error::BadArchive { archive: archive.to_path_buf(), reason: format!("{} images inside; name one with :TAG", many.len()) }),
+        [] => Err(Error::BadArchive {
+            archive: archive.to_path_buf(),
+            reason: format!("no image named {:?}", tag.unwrap_or("")),
+        }),
+        many => Err(Error::BadArchive {
+            archive: archive.to_path_buf(),
+            reason: format!("{} images inside; name one with :TAG", many.len()),
+        }),
     }
 }
 
@@ -92,22 +122,39 @@ fn import_rootfs(path: &Path, target: &Layout, options: &ImportOptions) -> Resul
     let file = File::open(path).map_err(io_error("opening", path))?;
     let in_place = File::open(path).map_err(io_error("opening", path))?;
     let mut probe = [0u8; 4];
-    let probed = in_place.read_at(&mut probe, 0).map_err(io_error("reading", path))?;
-    let compressed = probe[..probed].starts_with(&[0x1f, 0x8b]) || probe[..probed].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    let probed = in_place
+        .read_at(&mut probe, 0)
+        .map_err(io_error("reading", path))?;
+    let compressed = probe[..probed].starts_with(&[0x1f, 0x8b])
+        || probe[..probed].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
     let mut view = MergedView::empty();
     let name = path.display().to_string();
-    view.add_layer_stream(io::BufReader::with_capacity(1 << 20, file), &name, (!compressed).then_some(in_place), None, &options.limits)?;
+    view.add_layer_stream(
+        io::BufReader::with_capacity(1 << 20, file),
+        &name,
+        (!compressed).then_some(in_place),
+        None,
+        &options.limits,
+    )?;
     let layer = write_view_layer(target, &view, &options.layer)?;
-    let architecture = options.architecture.clone().unwrap_or_else(host_architecture);
+    let architecture = options
+        .architecture
+        .clone()
+        .unwrap_or_else(host_architecture);
     let mut config = ImageConfig::new(&architecture, "linux");
     let created = rfc3339(options.layer.clamp_mtime.unwrap_or(0));
     config.set_created(&created);
     config.set_runtime_config(&RuntimeConfig {
-        env: Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned()]),
+        env: Some(vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+        ]),
         ..RuntimeConfig::default()
     });
     config.set_diff_ids(std::slice::from_ref(&layer.diff_id));
-    let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
     config.set_history(&[HistoryEntry {
         created: Some(created),
         created_by: Some(format!("sealcraft image import rootfs:{file_name}")),
@@ -117,7 +164,11 @@ fn import_rootfs(path: &Path, target: &Layout, options: &ImportOptions) -> Resul
     }]);
     let bytes = layer.descriptor.size;
     let descriptor = commit_image(target, &config, vec![layer.descriptor], BTreeMap::new())?;
-    Ok(ImportReport { descriptor, blobs: 3, bytes })
+    Ok(ImportReport {
+        descriptor,
+        blobs: 3,
+        bytes,
+    })
 }
 
 /// The GOARCH name of the machine sealcraft runs on.
@@ -138,8 +189,14 @@ trait BlobSource {
 
     fn read(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
-        let mut reader = crate::digest::VerifyingReader::new(self.open(descriptor)?, &descriptor.digest, descriptor.size)?;
-        reader.read_to_end(&mut bytes).map_err(|source| crate::layout::io_to_error(source, "reading blob", descriptor.digest.to_string()))?;
+        let mut reader = crate::digest::VerifyingReader::new(
+            self.open(descriptor)?,
+            &descriptor.digest,
+            descriptor.size,
+        )?;
+        reader.read_to_end(&mut bytes).map_err(|source| {
+            crate::layout::io_to_error(source, "reading blob", descriptor.digest.to_string())
+        })?;
         Ok(bytes)
     }
 }
@@ -152,14 +209,33 @@ impl BlobSource for Layout {
 
 /// Copies the image (or index) `root` and everything it references from `source` to `target`.
 fn copy_image(source: &dyn BlobSource, root: &Descriptor, target: &Layout) -> Result<ImportReport> {
-    let mut report = ImportReport { descriptor: root.clone(), blobs: 0, bytes: 0 };
-    report.descriptor.annotations.remove(manifest::REF_NAME_ANNOTATION);
+    let mut report = ImportReport {
+        descriptor: root.clone(),
+        blobs: 0,
+        bytes: 0,
+    };
+    report
+        .descriptor
+        .annotations
+        .remove(manifest::REF_NAME_ANNOTATION);
     let mut done = BTreeSet::new();
-    copy_tree(source, &report.descriptor.clone(), target, &mut done, &mut report)?;
+    copy_tree(
+        source,
+        &report.descriptor.clone(),
+        target,
+        &mut done,
+        &mut report,
+    )?;
     Ok(report)
 }
 
-fn copy_tree(source: &dyn BlobSource, descriptor: &Descriptor, target: &Layout, done: &mut BTreeSet<String>, report: &mut ImportReport) -> Result<()> {
+fn copy_tree(
+    source: &dyn BlobSource,
+    descriptor: &Descriptor,
+    target: &Layout,
+    done: &mut BTreeSet<String>,
+    report: &mut ImportReport,
+) -> Result<()> {
     if !done.insert(descriptor.digest.to_string()) {
         return Ok(());
     }
@@ -172,10 +248,16 @@ fn copy_tree(source: &dyn BlobSource, descriptor: &Descriptor, target: &Layout, 
         let bytes = source.read(descriptor)?;
         let manifest: Manifest = manifest::from_blob("manifest", &descriptor.digest, &bytes)?;
         target.put_blob_verified(bytes.as_slice(), &descriptor.digest, descriptor.size)?;
-        std::iter::once(manifest.config).chain(manifest.layers).collect()
+        std::iter::once(manifest.config)
+            .chain(manifest.layers)
+            .collect()
     } else {
         if !target.has_blob(&descriptor.digest) {
-            target.put_blob_verified(source.open(descriptor)?, &descriptor.digest, descriptor.size)?;
+            target.put_blob_verified(
+                source.open(descriptor)?,
+                &descriptor.digest,
+                descriptor.size,
+            )?;
         }
         Vec::new()
     };
@@ -197,50 +279,88 @@ struct Archive {
 
 impl Archive {
     fn open(path: &Path, limits: &LayerLimits) -> Result<Self> {
-        let bad = |reason: String| Error::BadArchive { archive: path.to_path_buf(), reason };
+        let bad = |reason: String| Error::BadArchive {
+            archive: path.to_path_buf(),
+            reason,
+        };
         let mut file = File::open(path).map_err(io_error("opening", path))?;
-        let (compression, mut stream) = decompressed(File::open(path).map_err(io_error("opening", path))?, &path.display().to_string(), limits)?;
+        let (compression, mut stream) = decompressed(
+            File::open(path).map_err(io_error("opening", path))?,
+            &path.display().to_string(),
+            limits,
+        )?;
         if compression != crate::layer::Compression::None {
-            let mut spool = tempfile::tempfile().map_err(io_error("creating a spool in", std::env::temp_dir()))?;
-            io::copy(&mut stream, &mut spool).map_err(|source| crate::layout::io_to_error(source, "decompressing", path))?;
+            let mut spool = tempfile::tempfile()
+                .map_err(io_error("creating a spool in", std::env::temp_dir()))?;
+            io::copy(&mut stream, &mut spool)
+                .map_err(|source| crate::layout::io_to_error(source, "decompressing", path))?;
             file = spool;
         }
         drop(stream);
         let mut members = HashMap::new();
         let reader = io::BufReader::new(file.try_clone().map_err(io_error("reading", path))?);
         let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries().map_err(|source| bad(format!("not a tar archive: {source}")))? {
+        for entry in archive
+            .entries()
+            .map_err(|source| bad(format!("not a tar archive: {source}")))?
+        {
             let entry = entry.map_err(|source| bad(format!("reading the tar stream: {source}")))?;
             if entry.header().entry_type().is_file() {
-                let name = String::from_utf8_lossy(&entry.path_bytes()).trim_start_matches("./").to_owned();
+                let name = String::from_utf8_lossy(&entry.path_bytes())
+                    .trim_start_matches("./")
+                    .to_owned();
                 members.insert(name, (entry.raw_file_position(), entry.size()));
             }
         }
-        Ok(Self { path: path.to_path_buf(), file, members })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            members,
+        })
     }
 
     fn member(&self, name: &str) -> Result<MemberReader<'_>> {
-        let (offset, size) = self.members.get(name.trim_start_matches("./")).copied().ok_or_else(|| Error::BadArchive {
-            archive: self.path.clone(),
-            reason: format!("missing member {name:?}"),
-        })?;
-        Ok(MemberReader { file: &self.file, position: offset, remaining: size })
+        let (offset, size) = self
+            .members
+            .get(name.trim_start_matches("./"))
+            .copied()
+            .ok_or_else(|| Error::BadArchive {
+                archive: self.path.clone(),
+                reason: format!("missing member {name:?}"),
+            })?;
+        Ok(MemberReader {
+            file: &self.file,
+            position: offset,
+            remaining: size,
+        })
     }
 
     fn member_size(&self, name: &str) -> Option<u64> {
-        self.members.get(name.trim_start_matches("./")).map(|(_, size)| *size)
+        self.members
+            .get(name.trim_start_matches("./"))
+            .map(|(_, size)| *size)
     }
 
     fn json<T: for<'de> Deserialize<'de>>(&self, name: &'static str) -> Result<T> {
         let mut bytes = Vec::new();
-        self.member(name)?.read_to_end(&mut bytes).map_err(io_error("reading", self.path.join(name)))?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::MalformedFile { what: name, path: self.path.join(name), source })
+        self.member(name)?
+            .read_to_end(&mut bytes)
+            .map_err(io_error("reading", self.path.join(name)))?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::MalformedFile {
+            what: name,
+            path: self.path.join(name),
+            source,
+        })
     }
 }
 
 impl BlobSource for Archive {
     fn open(&self, descriptor: &Descriptor) -> Result<Box<dyn Read + '_>> {
-        let name = format!("blobs/{}/{}", descriptor.digest.algorithm(), descriptor.digest.digest());
+        let name = format!(
+            "blobs/{}/{}",
+            descriptor.digest.algorithm(),
+            descriptor.digest.digest()
+        );
         Ok(Box::new(self.member(&name)?))
     }
 }
@@ -253,13 +373,18 @@ struct MemberReader<'a> {
 
 impl Read for MemberReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         if want == 0 {
             return Ok(0);
         }
         let count = self.file.read_at(&mut buf[..want], self.position)?;
         if count == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive member ended early"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "archive member ended early",
+            ));
         }
         self.position += count as u64;
         self.remaining -= count as u64;
@@ -280,38 +405,70 @@ fn import_docker_archive(path: &Path, tag: Option<&str>, target: &Layout) -> Res
     let limits = LayerLimits::default();
     let archive = Archive::open(path, &limits)?;
     let entries: Vec<DockerManifestEntry> = archive.json("manifest.json")?;
-    let bad = |reason: String| Error::BadArchive { archive: path.to_path_buf(), reason };
-    let chosen = match tag {
-        Some(tag) => entries
-            .iter()
-            .find(|entry| entry.repo_tags.iter().flatten().any(|name| name == tag || name.rsplit_once(':').is_some_and(|(_, t)| t == tag)))
-            .ok_or_else(|| bad(format!("no image tagged {tag:?} in manifest.json")))?,
-        None if entries.len() == 1 => &entries[0],
-        None => return Err(bad(format!("{} images inside; name one with :TAG", entries.len()))),
+    let bad = |reason: String| Error::BadArchive {
+        archive: path.to_path_buf(),
+        reason,
     };
-    let mut report = ImportReport { descriptor: Descriptor::new(media_type::OCI_MANIFEST, crate::digest::sha256_of(b""), 0), blobs: 0, bytes: 0 };
+    let chosen =
+        match tag {
+            Some(tag) => entries
+                .iter()
+                .find(|entry| {
+                    entry.repo_tags.iter().flatten().any(|name| {
+                        name == tag || name.rsplit_once(':').is_some_and(|(_, t)| t == tag)
+                    })
+                })
+                .ok_or_else(|| bad(format!("no image tagged {tag:?} in manifest.json")))?,
+            None if entries.len() == 1 => &entries[0],
+            None => {
+                return Err(bad(format!(
+                    "{} images inside; name one with :TAG",
+                    entries.len()
+                )));
+            }
+        };
+    let mut report = ImportReport {
+        descriptor: Descriptor::new(media_type::OCI_MANIFEST, crate::digest::sha256_of(b""), 0),
+        blobs: 0,
+        bytes: 0,
+    };
     let config_bytes = {
         let mut bytes = Vec::new();
-        archive.member(&chosen.config)?.read_to_end(&mut bytes).map_err(io_error("reading", path))?;
+        archive
+            .member(&chosen.config)?
+            .read_to_end(&mut bytes)
+            .map_err(io_error("reading", path))?;
         bytes
     };
     let config_digest = target.put_blob(&config_bytes)?;
     if let Some(expected) = digest_in_name(&chosen.config)
         && expected != config_digest
     {
-        return Err(bad(format!("config {} does not match its name (content is {config_digest})", chosen.config)));
+        return Err(bad(format!(
+            "config {} does not match its name (content is {config_digest})",
+            chosen.config
+        )));
     }
     let config = ImageConfig::from_blob(&config_digest, &config_bytes)?;
     let diff_ids = config.diff_ids();
     if diff_ids.len() != chosen.layers.len() {
-        return Err(Error::LayerCountMismatch { digest: config_digest.to_string(), diff_ids: diff_ids.len(), layers: chosen.layers.len() });
+        return Err(Error::LayerCountMismatch {
+            digest: config_digest.to_string(),
+            diff_ids: diff_ids.len(),
+            layers: chosen.layers.len(),
+        });
     }
     let mut layers = Vec::new();
     for (name, diff_id) in chosen.layers.iter().zip(&diff_ids) {
-        let size = archive.member_size(name).ok_or_else(|| bad(format!("missing layer {name:?}")))?;
+        let size = archive
+            .member_size(name)
+            .ok_or_else(|| bad(format!("missing layer {name:?}")))?;
         let mut member = archive.member(name)?;
         let mut head = [0u8; 4];
-        let head_len = archive.member(name)?.read(&mut head).map_err(io_error("reading", path))?;
+        let head_len = archive
+            .member(name)?
+            .read(&mut head)
+            .map_err(io_error("reading", path))?;
         let compression = if head[..head_len].starts_with(&[0x1f, 0x8b]) {
             crate::layer::Compression::Gzip
         } else if head[..head_len].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -323,14 +480,26 @@ fn import_docker_archive(path: &Path, tag: Option<&str>, target: &Layout) -> Res
         io::copy(&mut member, &mut writer).map_err(io_error("copying layer from", path))?;
         let (digest, written) = writer.commit()?;
         if compression == crate::layer::Compression::None && digest.as_ref() != diff_id {
-            return Err(Error::DiffIdMismatch { layer: name.clone(), expected: diff_id.clone(), actual: digest.to_string() });
+            return Err(Error::DiffIdMismatch {
+                layer: name.clone(),
+                expected: diff_id.clone(),
+                actual: digest.to_string(),
+            });
         }
         debug_assert_eq!(written, size);
         report.blobs += 1;
         report.bytes += written;
-        layers.push(Descriptor::new(compression.layer_media_type(), digest, written));
+        layers.push(Descriptor::new(
+            compression.layer_media_type(),
+            digest,
+            written,
+        ));
     }
-    let config_descriptor = Descriptor::new(media_type::OCI_CONFIG, config_digest, config_bytes.len() as u64);
+    let config_descriptor = Descriptor::new(
+        media_type::OCI_CONFIG,
+        config_digest,
+        config_bytes.len() as u64,
+    );
     let manifest = Manifest::new_oci(config_descriptor, layers);
     report.descriptor = target.put_json("manifest", media_type::OCI_MANIFEST, &manifest)?;
     report.blobs += 2;

@@ -85,7 +85,16 @@ pub struct EntryMeta {
 impl EntryMeta {
     /// Metadata for a new entry owned by root with mtime 0.
     pub fn new(path: impl Into<PathBuf>, kind: EntryKind, mode: u32) -> Self {
-        Self { path: path.into(), kind, mode, uid: 0, gid: 0, mtime: 0, size: 0, xattrs: BTreeMap::new() }
+        Self {
+            path: path.into(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+            size: 0,
+            xattrs: BTreeMap::new(),
+        }
     }
 
     /// The path as a display string.
@@ -176,20 +185,27 @@ impl<R: Read> Read for GuardedReader<R> {
         let count = self.inner.read(buf)?;
         self.produced += count as u64;
         let problem = if self.produced > self.limits.max_uncompressed_bytes {
-            Some(LayerProblem::TooLarge { limit: self.limits.max_uncompressed_bytes })
+            Some(LayerProblem::TooLarge {
+                limit: self.limits.max_uncompressed_bytes,
+            })
         } else if self.compressed_stream && self.produced > self.limits.ratio_grace_bytes {
             let compressed = self.compressed.load(Ordering::Relaxed).max(1);
-            (self.produced / compressed > self.limits.max_compression_ratio).then_some(LayerProblem::CompressionRatio {
-                limit: self.limits.max_compression_ratio,
-                uncompressed: self.produced,
-            })
+            (self.produced / compressed > self.limits.max_compression_ratio).then_some(
+                LayerProblem::CompressionRatio {
+                    limit: self.limits.max_compression_ratio,
+                    uncompressed: self.produced,
+                },
+            )
         } else {
             None
         };
         match problem {
             Some(problem) => Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                Error::BadLayer { layer: self.layer.clone(), problem },
+                Error::BadLayer {
+                    layer: self.layer.clone(),
+                    problem,
+                },
             )),
             None => Ok(count),
         }
@@ -198,10 +214,22 @@ impl<R: Read> Read for GuardedReader<R> {
 
 /// Detects the compression of `input` and returns the decompressed tar stream,
 /// guarded by `limits`.
-pub fn decompressed<'a, R: Read + 'a>(input: R, layer: &str, limits: &LayerLimits) -> Result<(Compression, Box<dyn Read + 'a>)> {
+pub fn decompressed<'a, R: Read + 'a>(
+    input: R,
+    layer: &str,
+    limits: &LayerLimits,
+) -> Result<(Compression, Box<dyn Read + 'a>)> {
     let compressed = Arc::new(AtomicU64::new(0));
-    let mut buffered = BufReader::with_capacity(256 << 10, CountingReader { inner: input, count: compressed.clone() });
-    let magic = buffered.fill_buf().map_err(|source| bad_layer(layer, LayerProblem::Read(source)))?;
+    let mut buffered = BufReader::with_capacity(
+        256 << 10,
+        CountingReader {
+            inner: input,
+            count: compressed.clone(),
+        },
+    );
+    let magic = buffered
+        .fill_buf()
+        .map_err(|source| bad_layer(layer, LayerProblem::Read(source)))?;
     let compression = if magic.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip
     } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -213,7 +241,8 @@ pub fn decompressed<'a, R: Read + 'a>(input: R, layer: &str, limits: &LayerLimit
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(buffered).map_err(|source| bad_layer(layer, LayerProblem::Read(source)))?,
+            zstd::stream::read::Decoder::with_buffer(buffered)
+                .map_err(|source| bad_layer(layer, LayerProblem::Read(source)))?,
         ),
     };
     let guarded = GuardedReader {
@@ -228,11 +257,18 @@ pub fn decompressed<'a, R: Read + 'a>(input: R, layer: &str, limits: &LayerLimit
 }
 
 fn bad_layer(layer: &str, problem: LayerProblem) -> Error {
-    Error::BadLayer { layer: layer.to_owned(), problem }
+    Error::BadLayer {
+        layer: layer.to_owned(),
+        problem,
+    }
 }
 
 fn hostile(layer: &str, entry: &[u8], problem: EntryProblem) -> Error {
-    Error::HostileEntry { layer: layer.to_owned(), entry: String::from_utf8_lossy(entry).into_owned(), problem }
+    Error::HostileEntry {
+        layer: layer.to_owned(),
+        entry: String::from_utf8_lossy(entry).into_owned(),
+        problem,
+    }
 }
 
 /// Turns an I/O error from a guarded stream back into this crate's error.
@@ -246,7 +282,10 @@ fn read_error(layer: &str, source: io::Error) -> Error {
 /// Normalises an archive path: strips `./` and leading... no, refuses
 /// absolute paths and `..`, drops `.` components and trailing slashes.
 /// Returns `None` for the root itself.
-pub fn normalize_entry_path(raw: &[u8], max_len: usize) -> std::result::Result<Option<PathBuf>, EntryProblem> {
+pub fn normalize_entry_path(
+    raw: &[u8],
+    max_len: usize,
+) -> std::result::Result<Option<PathBuf>, EntryProblem> {
     if raw.len() > max_len {
         return Err(EntryProblem::PathTooLong { limit: max_len });
     }
@@ -269,7 +308,9 @@ pub fn normalize_entry_path(raw: &[u8], max_len: usize) -> std::result::Result<O
     if normalized.is_empty() {
         return Ok(None);
     }
-    Ok(Some(PathBuf::from(std::ffi::OsString::from_vec(normalized))))
+    Ok(Some(PathBuf::from(std::ffi::OsString::from_vec(
+        normalized,
+    ))))
 }
 
 /// What `read_tar` hands to its visitor for each entry.
@@ -297,7 +338,10 @@ pub fn read_tar<R: Read>(
     mut visit: impl FnMut(VisitedEntry<'_>, &mut dyn Read) -> Result<()>,
 ) -> Result<u64> {
     let mut archive = tar::Archive::new(tar_stream);
-    let entries = archive.entries().map_err(|source| read_error(layer, source))?.raw(true);
+    let entries = archive
+        .entries()
+        .map_err(|source| read_error(layer, source))?
+        .raw(true);
     let mut pending = PendingExtensions::default();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut count: u64 = 0;
@@ -305,7 +349,12 @@ pub fn read_tar<R: Read>(
         let mut entry = entry.map_err(|source| read_error(layer, source))?;
         count += 1;
         if count > limits.max_entries {
-            return Err(bad_layer(layer, LayerProblem::TooManyEntries { limit: limits.max_entries }));
+            return Err(bad_layer(
+                layer,
+                LayerProblem::TooManyEntries {
+                    limit: limits.max_entries,
+                },
+            ));
         }
         let header = entry.header().clone();
         let raw_path = header.path_bytes().into_owned();
@@ -319,14 +368,28 @@ pub fn read_tar<R: Read>(
                 };
                 let size = entry.size();
                 if size > limits.max_extension_bytes {
-                    return Err(hostile(layer, &raw_path, EntryProblem::HugeExtension { kind, size, limit: limits.max_extension_bytes }));
+                    return Err(hostile(
+                        layer,
+                        &raw_path,
+                        EntryProblem::HugeExtension {
+                            kind,
+                            size,
+                            limit: limits.max_extension_bytes,
+                        },
+                    ));
                 }
                 let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-                entry.read_to_end(&mut data).map_err(|source| read_error(layer, source))?;
+                entry
+                    .read_to_end(&mut data)
+                    .map_err(|source| read_error(layer, source))?;
                 match type_byte {
                     b'L' => pending.long_name = Some(trim_nul(data)),
                     b'K' => pending.long_link = Some(trim_nul(data)),
-                    b'x' => pending.pax = Some(parse_pax(&data).map_err(|reason| hostile(layer, &raw_path, EntryProblem::BadPax { reason }))?),
+                    b'x' => {
+                        pending.pax = Some(parse_pax(&data).map_err(|reason| {
+                            hostile(layer, &raw_path, EntryProblem::BadPax { reason })
+                        })?)
+                    }
                     // Global PAX headers carry archive comments in practice; they set no field we rely on.
                     _ => {}
                 }
@@ -336,7 +399,11 @@ pub fn read_tar<R: Read>(
         }
         let extensions = std::mem::take(&mut pending);
         let pax = extensions.pax.unwrap_or_default();
-        let path_bytes = pax.get("path").cloned().or(extensions.long_name).unwrap_or(raw_path);
+        let path_bytes = pax
+            .get("path")
+            .cloned()
+            .or(extensions.long_name)
+            .unwrap_or(raw_path);
         let link_bytes = pax
             .get("linkpath")
             .cloned()
@@ -344,14 +411,24 @@ pub fn read_tar<R: Read>(
             .or_else(|| header.link_name_bytes().map(|bytes| bytes.into_owned()));
 
         let problem = |problem| hostile(layer, &path_bytes, problem);
-        let numeric = |field: &'static str, value: io::Result<u64>| value.map_err(|_| problem(EntryProblem::BadHeader { field }));
+        let numeric = |field: &'static str, value: io::Result<u64>| {
+            value.map_err(|_| problem(EntryProblem::BadHeader { field }))
+        };
         let pax_number = |key: &str| -> std::result::Result<Option<u64>, Error> {
             match pax.get(key) {
                 None => Ok(None),
                 Some(value) => {
                     let text = std::str::from_utf8(value).unwrap_or("");
                     let integer = text.split('.').next().unwrap_or("");
-                    integer.parse().map(Some).map_err(|_| hostile(layer, &path_bytes, EntryProblem::BadPax { reason: format!("{key} is not a number") }))
+                    integer.parse().map(Some).map_err(|_| {
+                        hostile(
+                            layer,
+                            &path_bytes,
+                            EntryProblem::BadPax {
+                                reason: format!("{key} is not a number"),
+                            },
+                        )
+                    })
                 }
             }
         };
@@ -360,30 +437,55 @@ pub fn read_tar<R: Read>(
         if let Some(pax_size) = pax_number("size")?
             && pax_size != size
         {
-            return Err(problem(EntryProblem::BadPax { reason: "size disagrees with the header (sparse or oversized entries are not supported)".into() }));
+            return Err(problem(EntryProblem::BadPax {
+                reason:
+                    "size disagrees with the header (sparse or oversized entries are not supported)"
+                        .into(),
+            }));
         }
-        let kind = match type_byte {
-            b'0' | 0 | b'7' => EntryKind::File,
-            b'5' => EntryKind::Directory,
-            b'2' => EntryKind::Symlink(PathBuf::from(std::ffi::OsString::from_vec(link_bytes.unwrap_or_default()))),
-            b'1' => {
-                let target = link_bytes.unwrap_or_default();
-                match normalize_entry_path(&target, limits.max_path_bytes) {
-                    Ok(Some(target)) => EntryKind::HardLink(target),
-                    Ok(None) | Err(_) => {
-                        return Err(problem(EntryProblem::HardLinkEscape { target: String::from_utf8_lossy(&target).into_owned() }));
+        let kind =
+            match type_byte {
+                b'0' | 0 | b'7' => EntryKind::File,
+                b'5' => EntryKind::Directory,
+                b'2' => EntryKind::Symlink(PathBuf::from(std::ffi::OsString::from_vec(
+                    link_bytes.unwrap_or_default(),
+                ))),
+                b'1' => {
+                    let target = link_bytes.unwrap_or_default();
+                    match normalize_entry_path(&target, limits.max_path_bytes) {
+                        Ok(Some(target)) => EntryKind::HardLink(target),
+                        Ok(None) | Err(_) => {
+                            return Err(problem(EntryProblem::HardLinkEscape {
+                                target: String::from_utf8_lossy(&target).into_owned(),
+                            }));
+                        }
                     }
                 }
-            }
-            b'3' | b'4' => {
-                let major = header.device_major().ok().flatten().ok_or_else(|| problem(EntryProblem::BadHeader { field: "devmajor" }))?;
-                let minor = header.device_minor().ok().flatten().ok_or_else(|| problem(EntryProblem::BadHeader { field: "devminor" }))?;
-                if type_byte == b'3' { EntryKind::CharDevice { major, minor } } else { EntryKind::BlockDevice { major, minor } }
-            }
-            b'6' => EntryKind::Fifo,
-            other => return Err(problem(EntryProblem::UnsupportedType { type_byte: char::from(other) })),
-        };
-        let Some(path) = normalize_entry_path(&path_bytes, limits.max_path_bytes).map_err(problem)? else {
+                b'3' | b'4' => {
+                    let major =
+                        header.device_major().ok().flatten().ok_or_else(|| {
+                            problem(EntryProblem::BadHeader { field: "devmajor" })
+                        })?;
+                    let minor =
+                        header.device_minor().ok().flatten().ok_or_else(|| {
+                            problem(EntryProblem::BadHeader { field: "devminor" })
+                        })?;
+                    if type_byte == b'3' {
+                        EntryKind::CharDevice { major, minor }
+                    } else {
+                        EntryKind::BlockDevice { major, minor }
+                    }
+                }
+                b'6' => EntryKind::Fifo,
+                other => {
+                    return Err(problem(EntryProblem::UnsupportedType {
+                        type_byte: char::from(other),
+                    }));
+                }
+            };
+        let Some(path) =
+            normalize_entry_path(&path_bytes, limits.max_path_bytes).map_err(problem)?
+        else {
             // The root directory itself ("./"): its metadata belongs to whoever unpacks.
             if kind != EntryKind::Directory {
                 return Err(problem(EntryProblem::WhiteoutOfRoot));
@@ -392,12 +494,18 @@ pub fn read_tar<R: Read>(
         };
         let file_name = path.file_name().map(OsStrExt::as_bytes).unwrap_or_default();
         let (path, kind) = if file_name == OPAQUE_MARKER.as_bytes() {
-            (path.parent().map(Path::to_path_buf).unwrap_or_default(), EntryKind::OpaqueWhiteout)
+            (
+                path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                EntryKind::OpaqueWhiteout,
+            )
         } else if let Some(hidden) = file_name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
             if hidden.is_empty() || hidden == b"." || hidden == b".." {
                 return Err(problem(EntryProblem::BadWhiteout));
             }
-            (path.with_file_name(std::ffi::OsStr::from_bytes(hidden)), EntryKind::Whiteout)
+            (
+                path.with_file_name(std::ffi::OsStr::from_bytes(hidden)),
+                EntryKind::Whiteout,
+            )
         } else {
             (path, kind)
         };
@@ -425,14 +533,26 @@ pub fn read_tar<R: Read>(
         let repeated_directory = meta.kind == EntryKind::Directory;
         let key = match meta.kind {
             EntryKind::OpaqueWhiteout => meta.path.join(OPAQUE_MARKER),
-            EntryKind::Whiteout => meta.path.with_file_name(format!("{WHITEOUT_PREFIX}{}", meta.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())),
+            EntryKind::Whiteout => meta.path.with_file_name(format!(
+                "{WHITEOUT_PREFIX}{}",
+                meta.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            )),
             _ => meta.path.clone(),
         };
         if !seen.insert(key) && !repeated_directory {
             return Err(problem(EntryProblem::Duplicate));
         }
         let data_offset = entry.raw_file_position();
-        visit(VisitedEntry { meta: &meta, data_offset }, &mut entry)?;
+        visit(
+            VisitedEntry {
+                meta: &meta,
+                data_offset,
+            },
+            &mut entry,
+        )?;
         // Drain whatever the visitor did not read, so errors in the stream surface here.
         io::copy(&mut entry, &mut io::sink()).map_err(|source| read_error(layer, source))?;
     }
@@ -454,7 +574,10 @@ fn parse_pax(data: &[u8]) -> std::result::Result<BTreeMap<String, Vec<u8>>, Stri
         if rest.iter().all(|&b| b == 0) {
             break;
         }
-        let space = rest.iter().position(|&b| b == b' ').ok_or("record without a length")?;
+        let space = rest
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or("record without a length")?;
         let length: usize = std::str::from_utf8(&rest[..space])
             .ok()
             .and_then(|text| text.parse().ok())
@@ -463,8 +586,13 @@ fn parse_pax(data: &[u8]) -> std::result::Result<BTreeMap<String, Vec<u8>>, Stri
             return Err(format!("record length {length} out of bounds"));
         }
         let record = &rest[space + 1..length];
-        let record = record.strip_suffix(b"\n").ok_or("record does not end with a newline")?;
-        let equals = record.iter().position(|&b| b == b'=').ok_or("record without '='")?;
+        let record = record
+            .strip_suffix(b"\n")
+            .ok_or("record does not end with a newline")?;
+        let equals = record
+            .iter()
+            .position(|&b| b == b'=')
+            .ok_or("record without '='")?;
         let key = std::str::from_utf8(&record[..equals]).map_err(|_| "record key is not UTF-8")?;
         records.insert(key.to_owned(), record[equals + 1..].to_vec());
         rest = &rest[length..];
@@ -500,7 +628,10 @@ const USTAR_MAX_ID: u64 = 0o7_777_777;
 impl<W: Write> LayerWriter<W> {
     /// A writer over `output`, clamping mtimes to `clamp_mtime` when given.
     pub fn new(output: W, clamp_mtime: Option<i64>) -> Self {
-        Self { builder: tar::Builder::new(output), clamp_mtime }
+        Self {
+            builder: tar::Builder::new(output),
+            clamp_mtime,
+        }
     }
 
     /// Appends one entry; `data` is read for regular files only.
@@ -538,10 +669,18 @@ impl<W: Write> LayerWriter<W> {
             EntryKind::Fifo => header.set_entry_type(tar::EntryType::Fifo),
             EntryKind::Whiteout => {
                 header.set_entry_type(tar::EntryType::Regular);
-                let name = meta.path.file_name().map(OsStrExt::as_bytes).unwrap_or_default();
+                let name = meta
+                    .path
+                    .file_name()
+                    .map(OsStrExt::as_bytes)
+                    .unwrap_or_default();
                 let mut whiteout = WHITEOUT_PREFIX.as_bytes().to_vec();
                 whiteout.extend_from_slice(name);
-                path = meta.path.with_file_name(std::ffi::OsStr::from_bytes(&whiteout)).into_os_string().into_vec();
+                path = meta
+                    .path
+                    .with_file_name(std::ffi::OsStr::from_bytes(&whiteout))
+                    .into_os_string()
+                    .into_vec();
             }
             EntryKind::OpaqueWhiteout => {
                 header.set_entry_type(tar::EntryType::Regular);
@@ -558,7 +697,11 @@ impl<W: Write> LayerWriter<W> {
         {
             pax.push(("linkpath".into(), link.clone()));
         }
-        let (uid, gid) = if is_whiteout { (0, 0) } else { (meta.uid, meta.gid) };
+        let (uid, gid) = if is_whiteout {
+            (0, 0)
+        } else {
+            (meta.uid, meta.gid)
+        };
         if uid > USTAR_MAX_ID {
             pax.push(("uid".into(), uid.to_string().into_bytes()));
         }
@@ -581,7 +724,9 @@ impl<W: Write> LayerWriter<W> {
         header.set_uid(uid.min(USTAR_MAX_ID));
         header.set_gid(gid.min(USTAR_MAX_ID));
         let mtime = if is_whiteout { 0 } else { meta.mtime.max(0) };
-        let mtime = self.clamp_mtime.map_or(mtime, |clamp| mtime.min(clamp.max(0)));
+        let mtime = self
+            .clamp_mtime
+            .map_or(mtime, |clamp| mtime.min(clamp.max(0)));
         header.set_mtime(u64::try_from(mtime).unwrap_or(0));
         header.set_size(size);
         header.set_cksum();
@@ -589,7 +734,10 @@ impl<W: Write> LayerWriter<W> {
             let mut limited = data.take(size);
             self.builder.append(&header, &mut limited)?;
             if limited.limit() != 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("content of {} ended early", meta.display_path())));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("content of {} ended early", meta.display_path()),
+                ));
             }
             Ok(())
         } else {
@@ -616,8 +764,16 @@ impl<W: Write> LayerWriter<W> {
         let mut header = tar::Header::new_ustar();
         header.set_entry_type(tar::EntryType::XHeader);
         let mut name = b"PaxHeaders/".to_vec();
-        let base = path.rsplit(|&b| b == b'/').find(|part| !part.is_empty()).unwrap_or(b"entry");
-        name.extend(base.iter().copied().filter(u8::is_ascii).take(USTAR_NAME_LENGTH - name.len()));
+        let base = path
+            .rsplit(|&b| b == b'/')
+            .find(|part| !part.is_empty())
+            .unwrap_or(b"entry");
+        name.extend(
+            base.iter()
+                .copied()
+                .filter(u8::is_ascii)
+                .take(USTAR_NAME_LENGTH - name.len()),
+        );
         set_name_field(&mut header.as_old_mut().name, &name);
         header.set_mode(0o644);
         header.set_size(body.len() as u64);
@@ -648,7 +804,8 @@ mod tests {
         let mut out = Vec::new();
         read_layer(bytes, "test", &LayerLimits::default(), |entry, data| {
             let mut content = Vec::new();
-            data.read_to_end(&mut content).map_err(|source| bad_layer("test", LayerProblem::Read(source)))?;
+            data.read_to_end(&mut content)
+                .map_err(|source| bad_layer("test", LayerProblem::Read(source)))?;
             out.push((entry.meta.clone(), content));
             Ok(())
         })?;
@@ -658,7 +815,10 @@ mod tests {
     #[test]
     fn normalizes_paths() {
         let norm = |p: &str| normalize_entry_path(p.as_bytes(), 4096);
-        assert_eq!(norm("./etc/passwd").unwrap(), Some(PathBuf::from("etc/passwd")));
+        assert_eq!(
+            norm("./etc/passwd").unwrap(),
+            Some(PathBuf::from("etc/passwd"))
+        );
         assert_eq!(norm("etc//x/./y/").unwrap(), Some(PathBuf::from("etc/x/y")));
         assert_eq!(norm("./").unwrap(), None);
         assert_eq!(norm("/etc/passwd"), Err(EntryProblem::AbsolutePath));
@@ -670,7 +830,9 @@ mod tests {
         let long_name = format!("deep/{}/file", "d".repeat(150));
         let long_target = format!("/{}", "t".repeat(200));
         let mut with_xattr = EntryMeta::new("x", EntryKind::File, 0o4755);
-        with_xattr.xattrs.insert("security.capability".into(), vec![1, 0, 0, 2]);
+        with_xattr
+            .xattrs
+            .insert("security.capability".into(), vec![1, 0, 0, 2]);
         with_xattr.size = 3;
         with_xattr.uid = 3_000_000;
         with_xattr.gid = 7;
@@ -680,11 +842,35 @@ mod tests {
         let entries = vec![
             (EntryMeta::new("a", EntryKind::Directory, 0o755), Vec::new()),
             (EntryMeta::new("a/b", EntryKind::Whiteout, 0), Vec::new()),
-            (EntryMeta::new("c", EntryKind::OpaqueWhiteout, 0), Vec::new()),
+            (
+                EntryMeta::new("c", EntryKind::OpaqueWhiteout, 0),
+                Vec::new(),
+            ),
             (long, b"hello".to_vec()),
-            (EntryMeta::new("link", EntryKind::Symlink(PathBuf::from(&long_target)), 0o777), Vec::new()),
-            (EntryMeta::new("hard", EntryKind::HardLink(PathBuf::from(&long_name)), 0o600), Vec::new()),
-            (EntryMeta::new("dev/null", EntryKind::CharDevice { major: 1, minor: 3 }, 0o666), Vec::new()),
+            (
+                EntryMeta::new(
+                    "link",
+                    EntryKind::Symlink(PathBuf::from(&long_target)),
+                    0o777,
+                ),
+                Vec::new(),
+            ),
+            (
+                EntryMeta::new(
+                    "hard",
+                    EntryKind::HardLink(PathBuf::from(&long_name)),
+                    0o600,
+                ),
+                Vec::new(),
+            ),
+            (
+                EntryMeta::new(
+                    "dev/null",
+                    EntryKind::CharDevice { major: 1, minor: 3 },
+                    0o666,
+                ),
+                Vec::new(),
+            ),
             (EntryMeta::new("fifo", EntryKind::Fifo, 0o644), Vec::new()),
             (with_xattr, b"abc".to_vec()),
         ];

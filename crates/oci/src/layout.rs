@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, Hasher, VerifyingReader, parse_digest, sha256_of};
 use crate::error::{Error, Result, io_error};
-use crate::manifest::{self, Descriptor, ImageConfig, Index, Manifest, REF_NAME_ANNOTATION, media_type};
+use crate::manifest::{
+    self, Descriptor, ImageConfig, Index, Manifest, REF_NAME_ANNOTATION, media_type,
+};
 
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";
@@ -50,12 +52,19 @@ impl Layout {
             path: root.clone(),
             reason: format!("cannot read {LAYOUT_FILE}: {source}"),
         })?;
-        let marker: LayoutMarker = serde_json::from_slice(&bytes)
-            .map_err(|source| Error::MalformedFile { what: LAYOUT_FILE, path: marker_path, source })?;
+        let marker: LayoutMarker =
+            serde_json::from_slice(&bytes).map_err(|source| Error::MalformedFile {
+                what: LAYOUT_FILE,
+                path: marker_path,
+                source,
+            })?;
         if !marker.image_layout_version.starts_with("1.") {
             return Err(Error::NotALayout {
                 path: root,
-                reason: format!("unsupported imageLayoutVersion {:?}", marker.image_layout_version),
+                reason: format!(
+                    "unsupported imageLayoutVersion {:?}",
+                    marker.image_layout_version
+                ),
             });
         }
         Ok(Self { root })
@@ -67,10 +76,16 @@ impl Layout {
         if root.join(LAYOUT_FILE).exists() {
             return Self::open(root);
         }
-        fs::create_dir_all(root.join(BLOBS_DIR).join("sha256")).map_err(io_error("creating", &root))?;
+        fs::create_dir_all(root.join(BLOBS_DIR).join("sha256"))
+            .map_err(io_error("creating", &root))?;
         let layout = Self { root };
-        let marker = serde_json::to_vec(&LayoutMarker { image_layout_version: "1.0.0".into() })
-            .map_err(|source| Error::Serialize { what: LAYOUT_FILE, source })?;
+        let marker = serde_json::to_vec(&LayoutMarker {
+            image_layout_version: "1.0.0".into(),
+        })
+        .map_err(|source| Error::Serialize {
+            what: LAYOUT_FILE,
+            source,
+        })?;
         layout.write_file_atomically(LAYOUT_FILE, &marker)?;
         if !layout.root.join(INDEX_FILE).exists() {
             layout.write_index(&Index::new_oci())?;
@@ -85,7 +100,10 @@ impl Layout {
 
     /// Where the blob with `digest` lives.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join(BLOBS_DIR).join(digest.algorithm().as_ref()).join(digest.digest())
+        self.root
+            .join(BLOBS_DIR)
+            .join(digest.algorithm().as_ref())
+            .join(digest.digest())
     }
 
     /// Whether the blob is present (not verified).
@@ -100,13 +118,20 @@ impl Layout {
             return Ok(digest);
         }
         let mut writer = self.blob_writer()?;
-        writer.write_all(bytes).map_err(io_error("writing a blob into", &self.root))?;
+        writer
+            .write_all(bytes)
+            .map_err(io_error("writing a blob into", &self.root))?;
         writer.commit()?;
         Ok(digest)
     }
 
     /// Stores a JSON document and returns its descriptor.
-    pub fn put_json<T: Serialize>(&self, what: &'static str, media_type: &str, document: &T) -> Result<Descriptor> {
+    pub fn put_json<T: Serialize>(
+        &self,
+        what: &'static str,
+        media_type: &str,
+        document: &T,
+    ) -> Result<Descriptor> {
         let bytes = manifest::to_canonical_json(what, document)?;
         let digest = self.put_blob(&bytes)?;
         Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
@@ -120,7 +145,12 @@ impl Layout {
             .prefix(".incoming-")
             .tempfile_in(&dir)
             .map_err(io_error("creating a temporary blob in", &dir))?;
-        Ok(BlobWriter { file: io::BufWriter::with_capacity(1 << 20, file), hasher: Hasher::sha256(), size: 0, dir })
+        Ok(BlobWriter {
+            file: io::BufWriter::with_capacity(1 << 20, file),
+            hasher: Hasher::sha256(),
+            size: 0,
+            dir,
+        })
     }
 
     /// Stores a blob from a reader that must match `digest` and `size`.
@@ -130,7 +160,8 @@ impl Layout {
         }
         let mut verifying = VerifyingReader::new(reader, digest, size)?;
         let mut writer = self.blob_writer()?;
-        io::copy(&mut verifying, &mut writer).map_err(|source| unwrap_mismatch(source, "copying blob into", &self.root))?;
+        io::copy(&mut verifying, &mut writer)
+            .map_err(|source| unwrap_mismatch(source, "copying blob into", &self.root))?;
         let (written, _) = writer.commit()?;
         debug_assert_eq!(&written, digest);
         Ok(())
@@ -147,10 +178,13 @@ impl Layout {
 
     /// Reads a whole blob, verifying digest and size.
     pub fn read_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
-        let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size.min(64 << 20)).unwrap_or(0));
+        let mut bytes =
+            Vec::with_capacity(usize::try_from(descriptor.size.min(64 << 20)).unwrap_or(0));
         self.open_blob(descriptor)?
             .read_to_end(&mut bytes)
-            .map_err(|source| unwrap_mismatch(source, "reading blob", self.blob_path(&descriptor.digest)))?;
+            .map_err(|source| {
+                unwrap_mismatch(source, "reading blob", self.blob_path(&descriptor.digest))
+            })?;
         Ok(bytes)
     }
 
@@ -160,12 +194,22 @@ impl Layout {
         let path = self.blob_path(&descriptor.digest);
         let file = File::open(&path).map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
-                Error::BlobNotFound { layout: self.root.clone(), digest: descriptor.digest.to_string() }
+                Error::BlobNotFound {
+                    layout: self.root.clone(),
+                    digest: descriptor.digest.to_string(),
+                }
             } else {
-                Error::Io { action: "opening blob", path: path.clone(), source }
+                Error::Io {
+                    action: "opening blob",
+                    path: path.clone(),
+                    source,
+                }
             }
         })?;
-        let actual_size = file.metadata().map_err(io_error("reading metadata of", &path))?.len();
+        let actual_size = file
+            .metadata()
+            .map_err(io_error("reading metadata of", &path))?
+            .len();
         if actual_size != descriptor.size {
             return Err(Error::BlobMismatch {
                 digest: descriptor.digest.to_string(),
@@ -174,14 +218,19 @@ impl Layout {
                 actual_digest: "(not computed)".into(),
             });
         }
-        VerifyingReader::new(BufReader::with_capacity(1 << 20, file), &descriptor.digest, descriptor.size)
+        VerifyingReader::new(
+            BufReader::with_capacity(1 << 20, file),
+            &descriptor.digest,
+            descriptor.size,
+        )
     }
 
     /// Hashes a stored blob completely and fails unless it matches; returns its path.
     pub fn verify_blob(&self, descriptor: &Descriptor) -> Result<PathBuf> {
         let mut reader = self.open_blob(descriptor)?;
-        io::copy(&mut reader, &mut io::sink())
-            .map_err(|source| unwrap_mismatch(source, "verifying blob", self.blob_path(&descriptor.digest)))?;
+        io::copy(&mut reader, &mut io::sink()).map_err(|source| {
+            unwrap_mismatch(source, "verifying blob", self.blob_path(&descriptor.digest))
+        })?;
         Ok(self.blob_path(&descriptor.digest))
     }
 
@@ -189,7 +238,11 @@ impl Layout {
     pub fn index(&self) -> Result<Index> {
         let path = self.root.join(INDEX_FILE);
         let bytes = fs::read(&path).map_err(io_error("reading", &path))?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::MalformedFile { what: INDEX_FILE, path, source })
+        serde_json::from_slice(&bytes).map_err(|source| Error::MalformedFile {
+            what: INDEX_FILE,
+            path,
+            source,
+        })
     }
 
     fn write_index(&self, index: &Index) -> Result<()> {
@@ -202,21 +255,36 @@ impl Layout {
             .prefix(".incoming-")
             .tempfile_in(&self.root)
             .map_err(io_error("creating a temporary file in", &self.root))?;
-        file.write_all(bytes).map_err(io_error("writing", file.path().to_path_buf()))?;
-        file.as_file().sync_all().map_err(io_error("syncing", file.path().to_path_buf()))?;
+        file.write_all(bytes)
+            .map_err(io_error("writing", file.path().to_path_buf()))?;
+        file.as_file()
+            .sync_all()
+            .map_err(io_error("syncing", file.path().to_path_buf()))?;
         let target = self.root.join(name);
-        file.persist(&target).map_err(|error| Error::Io { action: "replacing", path: target, source: error.error })?;
+        file.persist(&target).map_err(|error| Error::Io {
+            action: "replacing",
+            path: target,
+            source: error.error,
+        })?;
         Ok(())
     }
 
     /// Names `descriptor` `tag` in `index.json`, replacing an entry of that name.
     pub fn tag(&self, tag: &str, descriptor: &Descriptor) -> Result<()> {
         let mut index = self.index()?;
-        index.manifests.retain(|entry| entry.ref_name() != Some(tag));
+        index
+            .manifests
+            .retain(|entry| entry.ref_name() != Some(tag));
         let mut entry = descriptor.clone();
-        entry.annotations.insert(REF_NAME_ANNOTATION.to_owned(), tag.to_owned());
+        entry
+            .annotations
+            .insert(REF_NAME_ANNOTATION.to_owned(), tag.to_owned());
         index.manifests.push(entry);
-        index.manifests.sort_by(|a, b| a.ref_name().cmp(&b.ref_name()).then_with(|| a.digest.as_ref().cmp(b.digest.as_ref())));
+        index.manifests.sort_by(|a, b| {
+            a.ref_name()
+                .cmp(&b.ref_name())
+                .then_with(|| a.digest.as_ref().cmp(b.digest.as_ref()))
+        });
         self.write_index(&index)
     }
 
@@ -224,7 +292,9 @@ impl Layout {
     pub fn untag(&self, tag: &str) -> Result<bool> {
         let mut index = self.index()?;
         let before = index.manifests.len();
-        index.manifests.retain(|entry| entry.ref_name() != Some(tag));
+        index
+            .manifests
+            .retain(|entry| entry.ref_name() != Some(tag));
         let removed = index.manifests.len() != before;
         if removed {
             self.write_index(&index)?;
@@ -240,7 +310,10 @@ impl Layout {
                 .manifests
                 .into_iter()
                 .find(|entry| entry.ref_name() == Some(tag))
-                .ok_or_else(|| Error::TagNotFound { layout: self.root.clone(), tag: tag.to_owned() }),
+                .ok_or_else(|| Error::TagNotFound {
+                    layout: self.root.clone(),
+                    tag: tag.to_owned(),
+                }),
             None => {
                 let count = index.manifests.len();
                 let mut entries = index.manifests.into_iter();
@@ -275,7 +348,11 @@ impl Layout {
     }
 
     /// Every blob reachable from `descriptor` (itself included), in no particular order.
-    pub fn reachable_from(&self, descriptor: &Descriptor, reachable: &mut BTreeSet<String>) -> Result<()> {
+    pub fn reachable_from(
+        &self,
+        descriptor: &Descriptor,
+        reachable: &mut BTreeSet<String>,
+    ) -> Result<()> {
         if !reachable.insert(descriptor.digest.to_string()) {
             return Ok(());
         }
@@ -308,7 +385,8 @@ impl Layout {
         for algorithm in algorithms {
             let algorithm = algorithm.map_err(io_error("listing", &blobs))?;
             let algorithm_name = algorithm.file_name().to_string_lossy().into_owned();
-            let entries = fs::read_dir(algorithm.path()).map_err(io_error("listing", algorithm.path()))?;
+            let entries =
+                fs::read_dir(algorithm.path()).map_err(io_error("listing", algorithm.path()))?;
             for entry in entries {
                 let entry = entry.map_err(io_error("listing", algorithm.path()))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
@@ -329,17 +407,29 @@ impl Layout {
 
 fn unwrap_mismatch(source: io::Error, action: &'static str, path: impl Into<PathBuf>) -> Error {
     if source.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-        if let Ok(inner) = source.into_inner().unwrap_or_else(|| unreachable!()).downcast::<Error>() {
+        if let Ok(inner) = source
+            .into_inner()
+            .unwrap_or_else(|| unreachable!())
+            .downcast::<Error>()
+        {
             return *inner;
         }
         unreachable!("checked above that the inner error is ours");
     }
-    Error::Io { action, path: path.into(), source }
+    Error::Io {
+        action,
+        path: path.into(),
+        source,
+    }
 }
 
 /// Unwraps an I/O error that carries one of this crate's errors (such as a
 /// digest mismatch detected while streaming) back into it.
-pub(crate) fn io_to_error(source: io::Error, action: &'static str, path: impl Into<PathBuf>) -> Error {
+pub(crate) fn io_to_error(
+    source: io::Error,
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> Error {
     unwrap_mismatch(source, action, path)
 }
 
@@ -360,13 +450,19 @@ impl BlobWriter {
             path: self.dir.clone(),
             source: error.into_error(),
         })?;
-        file.as_file().sync_all().map_err(io_error("syncing a blob in", &self.dir))?;
+        file.as_file()
+            .sync_all()
+            .map_err(io_error("syncing a blob in", &self.dir))?;
         let target = self.dir.join(digest.digest());
         if target.exists() {
             // Same content already stored; the temporary file goes away on drop.
             return Ok((digest, self.size));
         }
-        file.persist(&target).map_err(|error| Error::Io { action: "storing blob", path: target, source: error.error })?;
+        file.persist(&target).map_err(|error| Error::Io {
+            action: "storing blob",
+            path: target,
+            source: error.error,
+        })?;
         Ok((digest, self.size))
     }
 }
@@ -402,11 +498,17 @@ mod tests {
         assert!(matches!(error, Error::BlobMismatch { .. }), "{error}");
         // Different size: refused before reading.
         fs::write(layout.blob_path(&digest), b"content!").unwrap();
-        assert!(matches!(layout.read_blob(&descriptor).unwrap_err(), Error::BlobMismatch { .. }));
+        assert!(matches!(
+            layout.read_blob(&descriptor).unwrap_err(),
+            Error::BlobMismatch { .. }
+        ));
         // Wrong declared size: refused.
         fs::write(layout.blob_path(&digest), b"content").unwrap();
         let wrong_size = Descriptor::new("application/octet-stream", digest, 6);
-        assert!(matches!(layout.read_blob(&wrong_size).unwrap_err(), Error::BlobMismatch { .. }));
+        assert!(matches!(
+            layout.read_blob(&wrong_size).unwrap_err(),
+            Error::BlobMismatch { .. }
+        ));
     }
 
     #[test]
@@ -414,9 +516,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::open_or_create(dir.path()).unwrap();
         let digest = sha256_of(b"expected");
-        assert!(layout.put_blob_verified(&b"tampered"[..], &digest, 8).is_err());
+        assert!(
+            layout
+                .put_blob_verified(&b"tampered"[..], &digest, 8)
+                .is_err()
+        );
         assert!(!layout.has_blob(&digest));
-        let leftovers: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256")).unwrap().collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
 
@@ -424,17 +532,37 @@ mod tests {
     fn tags_resolve_and_garbage_is_collected() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::open_or_create(dir.path()).unwrap();
-        let config = layout.put_json("config", media_type::OCI_CONFIG, &ImageConfig::new("amd64", "linux").as_json()).unwrap();
+        let config = layout
+            .put_json(
+                "config",
+                media_type::OCI_CONFIG,
+                &ImageConfig::new("amd64", "linux").as_json(),
+            )
+            .unwrap();
         let layer = layout.put_blob(b"layer").unwrap();
-        let manifest = Manifest::new_oci(config, vec![Descriptor::new(media_type::OCI_LAYER_TAR, layer, 5)]);
-        let manifest_descriptor = layout.put_json("manifest", media_type::OCI_MANIFEST, &manifest).unwrap();
+        let manifest = Manifest::new_oci(
+            config,
+            vec![Descriptor::new(media_type::OCI_LAYER_TAR, layer, 5)],
+        );
+        let manifest_descriptor = layout
+            .put_json("manifest", media_type::OCI_MANIFEST, &manifest)
+            .unwrap();
         let orphan = layout.put_blob(b"orphan").unwrap();
         layout.tag("v1", &manifest_descriptor).unwrap();
         layout.tag("v1", &manifest_descriptor).unwrap();
         assert_eq!(layout.index().unwrap().manifests.len(), 1);
-        assert_eq!(layout.resolve(Some("v1")).unwrap().digest, manifest_descriptor.digest);
-        assert_eq!(layout.resolve(None).unwrap().digest, manifest_descriptor.digest);
-        assert!(matches!(layout.resolve(Some("v2")), Err(Error::TagNotFound { .. })));
+        assert_eq!(
+            layout.resolve(Some("v1")).unwrap().digest,
+            manifest_descriptor.digest
+        );
+        assert_eq!(
+            layout.resolve(None).unwrap().digest,
+            manifest_descriptor.digest
+        );
+        assert!(matches!(
+            layout.resolve(Some("v2")),
+            Err(Error::TagNotFound { .. })
+        ));
 
         let report = layout.collect_garbage().unwrap();
         assert_eq!(report.removed, vec![orphan.to_string()]);

@@ -32,7 +32,8 @@ pub mod media_type {
     /// Docker schema 2 manifest.
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     /// Docker manifest list.
-    pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
     /// Docker image config.
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// Docker gzip layer.
@@ -69,7 +70,11 @@ pub struct Platform {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     /// Operating system version.
-    #[serde(rename = "os.version", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub os_version: Option<String>,
 }
 
@@ -117,7 +122,9 @@ impl Descriptor {
 
     /// The value of the `org.opencontainers.image.ref.name` annotation.
     pub fn ref_name(&self) -> Option<&str> {
-        self.annotations.get(REF_NAME_ANNOTATION).map(String::as_str)
+        self.annotations
+            .get(REF_NAME_ANNOTATION)
+            .map(String::as_str)
     }
 }
 
@@ -203,7 +210,11 @@ pub fn to_canonical_json<T: Serialize>(what: &'static str, document: &T) -> Resu
 }
 
 /// Parses a JSON document that was read from a blob.
-pub fn from_blob<T: for<'de> Deserialize<'de>>(what: &'static str, digest: &Digest, bytes: &[u8]) -> Result<T> {
+pub fn from_blob<T: for<'de> Deserialize<'de>>(
+    what: &'static str,
+    digest: &Digest,
+    bytes: &[u8],
+) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|source| Error::MalformedDocument {
         what,
         digest: digest.to_string(),
@@ -219,28 +230,50 @@ pub struct RuntimeConfig {
     #[serde(rename = "User", default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// `ExposedPorts` as `port/proto` keys.
-    #[serde(rename = "ExposedPorts", default, skip_serializing_if = "Option::is_none", with = "set_map")]
+    #[serde(
+        rename = "ExposedPorts",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "set_map"
+    )]
     pub exposed_ports: Option<Vec<String>>,
     /// `Env` as `K=V`.
     #[serde(rename = "Env", default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<String>>,
     /// `Entrypoint`.
-    #[serde(rename = "Entrypoint", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Entrypoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub entrypoint: Option<Vec<String>>,
     /// `Cmd`.
     #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
     /// `Volumes` as paths.
-    #[serde(rename = "Volumes", default, skip_serializing_if = "Option::is_none", with = "set_map")]
+    #[serde(
+        rename = "Volumes",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "set_map"
+    )]
     pub volumes: Option<Vec<String>>,
     /// `WorkingDir`.
-    #[serde(rename = "WorkingDir", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub working_dir: Option<String>,
     /// `Labels`.
     #[serde(rename = "Labels", default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
     /// `StopSignal`.
-    #[serde(rename = "StopSignal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "StopSignal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stop_signal: Option<String>,
 }
 
@@ -253,14 +286,21 @@ mod set_map {
     #[derive(Serialize, Deserialize)]
     struct Empty {}
 
-    pub(super) fn serialize<S: Serializer>(value: &Option<Vec<String>>, serializer: S) -> Result<S::Ok, S::Error> {
-        let map: Option<BTreeMap<&str, Empty>> =
-            value.as_ref().map(|keys| keys.iter().map(|key| (key.as_str(), Empty {})).collect());
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Vec<String>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let map: Option<BTreeMap<&str, Empty>> = value
+            .as_ref()
+            .map(|keys| keys.iter().map(|key| (key.as_str(), Empty {})).collect());
         map.serialize(serializer)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
-        let map: Option<BTreeMap<String, serde::de::IgnoredAny>> = Option::deserialize(deserializer)?;
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<String>>, D::Error> {
+        let map: Option<BTreeMap<String, serde::de::IgnoredAny>> =
+            Option::deserialize(deserializer)?;
         Ok(map.map(|map| map.into_keys().collect()))
     }
 }
@@ -308,7 +348,10 @@ impl ImageConfig {
         document.insert("architecture".into(), Value::String(architecture.into()));
         document.insert("os".into(), Value::String(os.into()));
         document.insert("config".into(), Value::Object(Map::new()));
-        document.insert("rootfs".into(), serde_json::json!({"type": "layers", "diff_ids": []}));
+        document.insert(
+            "rootfs".into(),
+            serde_json::json!({"type": "layers", "diff_ids": []}),
+        );
         document.insert("history".into(), Value::Array(Vec::new()));
         Self { document }
     }
@@ -316,22 +359,26 @@ impl ImageConfig {
     fn runtime_config_checked(&self, digest: &Digest) -> Result<RuntimeConfig> {
         match self.document.get("config") {
             None | Some(Value::Null) => Ok(RuntimeConfig::default()),
-            Some(value) => serde_json::from_value(value.clone()).map_err(|source| Error::MalformedDocument {
-                what: "image config",
-                digest: digest.to_string(),
-                source,
-            }),
+            Some(value) => {
+                serde_json::from_value(value.clone()).map_err(|source| Error::MalformedDocument {
+                    what: "image config",
+                    digest: digest.to_string(),
+                    source,
+                })
+            }
         }
     }
 
     fn history_checked(&self, digest: &Digest) -> Result<Vec<HistoryEntry>> {
         match self.document.get("history") {
             None | Some(Value::Null) => Ok(Vec::new()),
-            Some(value) => serde_json::from_value(value.clone()).map_err(|source| Error::MalformedDocument {
-                what: "image config history",
-                digest: digest.to_string(),
-                source,
-            }),
+            Some(value) => {
+                serde_json::from_value(value.clone()).map_err(|source| Error::MalformedDocument {
+                    what: "image config history",
+                    digest: digest.to_string(),
+                    source,
+                })
+            }
         }
     }
 
@@ -346,13 +393,27 @@ impl ImageConfig {
     /// Replaces the fields of `config.config` that [`RuntimeConfig`] models,
     /// keeping any others (such as `Healthcheck`).
     pub fn set_runtime_config(&mut self, runtime: &RuntimeConfig) {
-        let serialized = serde_json::to_value(runtime).unwrap_or_else(|_| unreachable!("plain data serialises"));
-        let entry = self.document.entry("config").or_insert_with(|| Value::Object(Map::new()));
+        let serialized =
+            serde_json::to_value(runtime).unwrap_or_else(|_| unreachable!("plain data serialises"));
+        let entry = self
+            .document
+            .entry("config")
+            .or_insert_with(|| Value::Object(Map::new()));
         if !entry.is_object() {
             *entry = Value::Object(Map::new());
         }
         if let (Value::Object(target), Value::Object(fields)) = (entry, serialized) {
-            for key in ["User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal"] {
+            for key in [
+                "User",
+                "ExposedPorts",
+                "Env",
+                "Entrypoint",
+                "Cmd",
+                "Volumes",
+                "WorkingDir",
+                "Labels",
+                "StopSignal",
+            ] {
                 match fields.get(key) {
                     Some(value) => {
                         target.insert(key.to_owned(), value.clone());
@@ -392,7 +453,8 @@ impl ImageConfig {
 
     /// Sets `created`.
     pub fn set_created(&mut self, created: &str) {
-        self.document.insert("created".into(), Value::String(created.into()));
+        self.document
+            .insert("created".into(), Value::String(created.into()));
     }
 
     /// The layer diff IDs, base first.
@@ -401,14 +463,25 @@ impl ImageConfig {
             .get("rootfs")
             .and_then(|rootfs| rootfs.get("diff_ids"))
             .and_then(Value::as_array)
-            .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Replaces the diff IDs.
     pub fn set_diff_ids(&mut self, diff_ids: &[Digest]) {
-        let ids = diff_ids.iter().map(|id| Value::String(id.to_string())).collect();
-        self.document.insert("rootfs".into(), serde_json::json!({"type": "layers", "diff_ids": Value::Array(ids)}));
+        let ids = diff_ids
+            .iter()
+            .map(|id| Value::String(id.to_string()))
+            .collect();
+        self.document.insert(
+            "rootfs".into(),
+            serde_json::json!({"type": "layers", "diff_ids": Value::Array(ids)}),
+        );
     }
 
     /// The history, first step first.
@@ -421,7 +494,8 @@ impl ImageConfig {
 
     /// Replaces the history.
     pub fn set_history(&mut self, history: &[HistoryEntry]) {
-        let value = serde_json::to_value(history).unwrap_or_else(|_| unreachable!("plain data serialises"));
+        let value =
+            serde_json::to_value(history).unwrap_or_else(|_| unreachable!("plain data serialises"));
         self.document.insert("history".into(), value);
     }
 
@@ -456,7 +530,10 @@ mod tests {
         runtime.working_dir = Some("/app".into());
         config.set_runtime_config(&runtime);
         let written = String::from_utf8(config.to_bytes().unwrap()).unwrap();
-        assert!(written.contains(r#""Healthcheck":{"Test":["CMD","true"]}"#), "{written}");
+        assert!(
+            written.contains(r#""Healthcheck":{"Test":["CMD","true"]}"#),
+            "{written}"
+        );
         assert!(written.contains(r#""x-vendor":1"#));
         assert!(written.contains(r#""WorkingDir":"/app""#));
         assert!(written.contains(r#""ExposedPorts":{"8080/tcp":{}}"#));
@@ -466,7 +543,9 @@ mod tests {
     fn config_with_wrongly_typed_fields_is_refused_with_its_digest() {
         let bytes = br#"{"architecture":"amd64","os":"linux","config":{"Env":"PATH=/bin"}}"#;
         let digest = sha256_of(bytes);
-        let error = ImageConfig::from_blob(&digest, bytes).unwrap_err().to_string();
+        let error = ImageConfig::from_blob(&digest, bytes)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(&digest.to_string()), "{error}");
     }
 }

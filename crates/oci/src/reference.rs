@@ -27,7 +27,10 @@ pub struct Reference {
 impl Reference {
     /// Parses and normalises a reference.
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidReference { reference: text.to_owned(), reason };
+        let invalid = |reason| Error::InvalidReference {
+            reference: text.to_owned(),
+            reason,
+        };
         if text.is_empty() {
             return Err(invalid("empty reference"));
         }
@@ -50,7 +53,11 @@ impl Reference {
             validate_tag(tag).map_err(invalid)?;
         }
         let (registry, repository) = split_registry(name);
-        let registry = if registry == LEGACY_DEFAULT_REGISTRY { DEFAULT_REGISTRY } else { registry };
+        let registry = if registry == LEGACY_DEFAULT_REGISTRY {
+            DEFAULT_REGISTRY
+        } else {
+            registry
+        };
         validate_registry(registry).map_err(invalid)?;
         let repository = if registry == DEFAULT_REGISTRY && !repository.contains('/') {
             format!("library/{repository}")
@@ -113,7 +120,9 @@ impl fmt::Display for Reference {
 fn split_registry(name: &str) -> (&str, &str) {
     match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
             (first, rest)
         }
@@ -123,7 +132,9 @@ fn split_registry(name: &str) -> (&str, &str) {
 
 fn validate_tag(tag: &str) -> Result<(), &'static str> {
     let mut chars = tag.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     if !first_ok {
         return Err("tag must start with a letter, digit or underscore");
     }
@@ -142,7 +153,13 @@ fn validate_registry(registry: &str) -> Result<(), &'static str> {
         if address.is_empty() || !address.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
             return Err("invalid IPv6 address");
         }
-        (None, after.strip_prefix(':').map(Some).unwrap_or_else(|| (!after.is_empty()).then_some("")))
+        (
+            None,
+            after
+                .strip_prefix(':')
+                .map(Some)
+                .unwrap_or_else(|| (!after.is_empty()).then_some("")),
+        )
     } else {
         match registry.rsplit_once(':') {
             Some((host, port)) => (Some(host), Some(port)),
@@ -220,15 +237,45 @@ mod tests {
     fn parses_and_normalises_good_references() {
         let cases: &[(&str, &str, &str, Option<&str>, bool)] = &[
             ("alpine", "docker.io", "library/alpine", None, false),
-            ("alpine:3.20", "docker.io", "library/alpine", Some("3.20"), false),
-            ("index.docker.io/library/debian:bookworm", "docker.io", "library/debian", Some("bookworm"), false),
+            (
+                "alpine:3.20",
+                "docker.io",
+                "library/alpine",
+                Some("3.20"),
+                false,
+            ),
+            (
+                "index.docker.io/library/debian:bookworm",
+                "docker.io",
+                "library/debian",
+                Some("bookworm"),
+                false,
+            ),
             ("user/app", "docker.io", "user/app", None, false),
             ("localhost/app:1", "localhost", "app", Some("1"), false),
-            ("localhost:5000/team/app:v1.2-amd64", "localhost:5000", "team/app", Some("v1.2-amd64"), false),
-            ("127.0.0.1:5443/hello:1", "127.0.0.1:5443", "hello", Some("1"), false),
+            (
+                "localhost:5000/team/app:v1.2-amd64",
+                "localhost:5000",
+                "team/app",
+                Some("v1.2-amd64"),
+                false,
+            ),
+            (
+                "127.0.0.1:5443/hello:1",
+                "127.0.0.1:5443",
+                "hello",
+                Some("1"),
+                false,
+            ),
             ("ghcr.io/org/sub/app", "ghcr.io", "org/sub/app", None, false),
             ("[::1]:5000/app:x", "[::1]:5000", "app", Some("x"), false),
-            ("registry.example.com/a__b/c-d--e/f.g:t_", "registry.example.com", "a__b/c-d--e/f.g", Some("t_"), false),
+            (
+                "registry.example.com/a__b/c-d--e/f.g:t_",
+                "registry.example.com",
+                "a__b/c-d--e/f.g",
+                Some("t_"),
+                false,
+            ),
         ];
         for (text, registry, repository, tag, _) in cases {
             let reference = Reference::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -237,7 +284,10 @@ mod tests {
             assert_eq!(reference.tag(), *tag, "{text}");
         }
         let pinned = Reference::parse(&format!("example.com/app:1@{DIGEST}")).unwrap();
-        assert_eq!(pinned.digest().map(ToString::to_string).as_deref(), Some(DIGEST));
+        assert_eq!(
+            pinned.digest().map(ToString::to_string).as_deref(),
+            Some(DIGEST)
+        );
         assert_eq!(pinned.to_string(), format!("example.com/app:1@{DIGEST}"));
     }
 
@@ -246,12 +296,30 @@ mod tests {
         let long_tag = format!("app:{}", "a".repeat(129));
         let long_name = format!("example.com/{}", "a".repeat(250));
         let bad = [
-            "", "UPPER", "app:", "app:-tag", "app:tag!", "a//b", "/app", "app/", "a..b", "a-", "-a",
-            "app@sha256:abc", "app@md5:d41d8cd98f00b204e9800998ecf8427e", "example.com:port/app",
-            long_tag.as_str(), long_name.as_str(), "exa_mple.com/app", "a___b",
+            "",
+            "UPPER",
+            "app:",
+            "app:-tag",
+            "app:tag!",
+            "a//b",
+            "/app",
+            "app/",
+            "a..b",
+            "a-",
+            "-a",
+            "app@sha256:abc",
+            "app@md5:d41d8cd98f00b204e9800998ecf8427e",
+            "example.com:port/app",
+            long_tag.as_str(),
+            long_name.as_str(),
+            "exa_mple.com/app",
+            "a___b",
         ];
         for text in bad {
-            assert!(Reference::parse(text).is_err(), "{text:?} should be refused");
+            assert!(
+                Reference::parse(text).is_err(),
+                "{text:?} should be refused"
+            );
         }
     }
 

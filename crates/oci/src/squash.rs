@@ -30,7 +30,13 @@ pub struct SquashReport {
 /// `target`. The config is the original with `rootfs` replaced and a
 /// history entry appended; the original history entries stay, marked as
 /// empty layers, so that history and diff IDs still line up.
-pub fn squash(source: &Layout, image: &Image, target: &Layout, options: &LayerOptions, limits: &LayerLimits) -> Result<SquashReport> {
+pub fn squash(
+    source: &Layout,
+    image: &Image,
+    target: &Layout,
+    options: &LayerOptions,
+    limits: &LayerLimits,
+) -> Result<SquashReport> {
     let view = MergedView::from_image(source, &image.manifest, &image.config, limits)?;
     let layer = write_view_layer(target, &view, options)?;
     let mut config = image.config.clone();
@@ -47,12 +53,20 @@ pub fn squash(source: &Layout, image: &Image, target: &Layout, options: &LayerOp
     history.push(HistoryEntry {
         created: image.config.created().map(str::to_owned),
         created_by: Some(format!("sealcraft squash {}", image.descriptor.digest)),
-        comment: Some(format!("squashed {} layers into one; whiteouts applied", image.manifest.layers.len())),
+        comment: Some(format!(
+            "squashed {} layers into one; whiteouts applied",
+            image.manifest.layers.len()
+        )),
         author: None,
         empty_layer: false,
     });
     config.set_history(&history);
-    let manifest = commit_image(target, &config, vec![layer.descriptor.clone()], image.manifest.annotations.clone())?;
+    let manifest = commit_image(
+        target,
+        &config,
+        vec![layer.descriptor.clone()],
+        image.manifest.annotations.clone(),
+    )?;
     Ok(SquashReport {
         layers_before: image.manifest.layers.len(),
         size_before: image.layers_size(),

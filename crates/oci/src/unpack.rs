@@ -14,8 +14,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, CWD, FileType, Mode, Timestamps};
 use rustix::fs::Timespec;
+use rustix::fs::{AtFlags, CWD, FileType, Mode, Timestamps};
 use rustix::process::{Gid, Uid};
 
 use crate::error::{EntryProblem, Error, Result, io_error};
@@ -38,7 +38,12 @@ pub struct UnpackOptions {
 
 impl Default for UnpackOptions {
     fn default() -> Self {
-        Self { allow_devices: false, preserve_owners: rustix::process::geteuid().is_root(), xattrs: false, limits: LayerLimits::default() }
+        Self {
+            allow_devices: false,
+            preserve_owners: rustix::process::geteuid().is_root(),
+            xattrs: false,
+            limits: LayerLimits::default(),
+        }
     }
 }
 
@@ -54,12 +59,17 @@ pub struct UnpackStats {
 }
 
 /// Unpacks every layer of `manifest`, base first, into `target` (created if missing).
-pub fn unpack_image(layout: &Layout, manifest: &Manifest, target: &Path, options: &UnpackOptions) -> Result<UnpackStats> {
+pub fn unpack_image(
+    layout: &Layout,
+    manifest: &Manifest,
+    target: &Path,
+    options: &UnpackOptions,
+) -> Result<UnpackStats> {
     fs::create_dir_all(target).map_err(io_error("creating", target))?;
     let mut total = UnpackStats::default();
     for descriptor in &manifest.layers {
         let reader = layout.open_blob(descriptor)?;
-        let stats = unpack_layer(reader, &descriptor.digest.to_string(), target, options)?;
+        let stats = unpack_layer(reader, descriptor.digest.as_ref(), target, options)?;
         total.entries += stats.entries;
         total.whiteouts += stats.whiteouts;
         total.skipped_devices += stats.skipped_devices;
@@ -68,9 +78,24 @@ pub fn unpack_image(layout: &Layout, manifest: &Manifest, target: &Path, options
 }
 
 /// Unpacks one layer (any compression) onto `target`, applying its whiteouts.
-pub fn unpack_layer(input: impl Read, layer: &str, target: &Path, options: &UnpackOptions) -> Result<UnpackStats> {
-    let mut unpacker = Unpacker { target: target.to_path_buf(), layer: layer.to_owned(), options, verified_dirs: HashSet::new(), added: HashSet::new(), directories: Vec::new(), stats: UnpackStats::default() };
-    read_layer(input, layer, &options.limits, |entry, data| unpacker.entry(entry.meta, data))?;
+pub fn unpack_layer(
+    input: impl Read,
+    layer: &str,
+    target: &Path,
+    options: &UnpackOptions,
+) -> Result<UnpackStats> {
+    let mut unpacker = Unpacker {
+        target: target.to_path_buf(),
+        layer: layer.to_owned(),
+        options,
+        verified_dirs: HashSet::new(),
+        added: HashSet::new(),
+        directories: Vec::new(),
+        stats: UnpackStats::default(),
+    };
+    read_layer(input, layer, &options.limits, |entry, data| {
+        unpacker.entry(entry.meta, data)
+    })?;
     unpacker.finish_directories()?;
     Ok(unpacker.stats)
 }
@@ -87,17 +112,31 @@ struct Unpacker<'a> {
 
 impl Unpacker<'_> {
     fn refuse(&self, meta: &EntryMeta, problem: EntryProblem) -> Error {
-        Error::HostileEntry { layer: self.layer.clone(), entry: meta.display_path(), problem }
+        Error::HostileEntry {
+            layer: self.layer.clone(),
+            entry: meta.display_path(),
+            problem,
+        }
     }
 
     fn io(&self, meta: &EntryMeta) -> impl FnOnce(io::Error) -> Error {
         let (layer, entry, target) = (self.layer.clone(), meta.display_path(), self.target.clone());
-        move |source| Error::UnpackIo { layer, entry, target, source }
+        move |source| Error::UnpackIo {
+            layer,
+            entry,
+            target,
+            source,
+        }
     }
 
     /// Walks `relative`'s parents, creating missing ones and refusing symlinks
     /// or non-directories. Returns the full path of `relative`.
-    fn prepare_parents(&mut self, meta: &EntryMeta, relative: &Path, create: bool) -> Result<Option<PathBuf>> {
+    fn prepare_parents(
+        &mut self,
+        meta: &EntryMeta,
+        relative: &Path,
+        create: bool,
+    ) -> Result<Option<PathBuf>> {
         let mut current = self.target.clone();
         let mut parents = relative.components().peekable();
         while let Some(component) = parents.next() {
@@ -109,16 +148,31 @@ impl Unpacker<'_> {
             if self.verified_dirs.contains(&current) {
                 continue;
             }
-            let shown = || current.strip_prefix(&self.target).unwrap_or(&current).to_string_lossy().into_owned();
+            let shown = || {
+                current
+                    .strip_prefix(&self.target)
+                    .unwrap_or(&current)
+                    .to_string_lossy()
+                    .into_owned()
+            };
             match fs::symlink_metadata(&current) {
-                Ok(found) if found.file_type().is_symlink() => return Err(self.refuse(meta, EntryProblem::SymlinkParent { parent: shown() })),
+                Ok(found) if found.file_type().is_symlink() => {
+                    return Err(self.refuse(meta, EntryProblem::SymlinkParent { parent: shown() }));
+                }
                 Ok(found) if found.is_dir() => {}
-                Ok(_) => return Err(self.refuse(meta, EntryProblem::ParentNotDirectory { parent: shown() })),
+                Ok(_) => {
+                    return Err(
+                        self.refuse(meta, EntryProblem::ParentNotDirectory { parent: shown() })
+                    );
+                }
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {
                     if !create {
                         return Ok(None);
                     }
-                    fs::DirBuilder::new().mode(0o755).create(&current).map_err(self.io(meta))?;
+                    fs::DirBuilder::new()
+                        .mode(0o755)
+                        .create(&current)
+                        .map_err(self.io(meta))?;
                 }
                 Err(error) => return Err(self.io(meta)(error)),
             }
@@ -154,7 +208,8 @@ impl Unpacker<'_> {
             return Ok(());
         };
         let existing = fs::symlink_metadata(&full).ok();
-        let keep_directory = meta.kind == EntryKind::Directory && existing.as_ref().is_some_and(|found| found.is_dir());
+        let keep_directory = meta.kind == EntryKind::Directory
+            && existing.as_ref().is_some_and(|found| found.is_dir());
         if existing.is_some() && !keep_directory {
             self.remove_existing(meta, &full)?;
         }
@@ -167,15 +222,22 @@ impl Unpacker<'_> {
                     .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                     .open(&full)
                     .map_err(self.io(meta))?;
-                let copied = io::copy(&mut data.take(meta.size), &mut file).map_err(|source| crate::layout::io_to_error(source, "unpacking", &full))?;
+                let copied = io::copy(&mut data.take(meta.size), &mut file)
+                    .map_err(|source| crate::layout::io_to_error(source, "unpacking", &full))?;
                 if copied != meta.size {
-                    return Err(self.io(meta)(io::Error::new(io::ErrorKind::UnexpectedEof, "entry content ended early")));
+                    return Err(self.io(meta)(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "entry content ended early",
+                    )));
                 }
                 self.set_owner_and_mode(meta, &full, Some(&file))?;
             }
             EntryKind::Directory => {
                 if !keep_directory {
-                    fs::DirBuilder::new().mode(0o755).create(&full).map_err(self.io(meta))?;
+                    fs::DirBuilder::new()
+                        .mode(0o755)
+                        .create(&full)
+                        .map_err(self.io(meta))?;
                 }
                 self.verified_dirs.insert(full.clone());
                 // Modes are applied once the layer is done, so a read-only directory can still be filled.
@@ -186,11 +248,20 @@ impl Unpacker<'_> {
                 self.set_owner_and_mode(meta, &full, None)?;
             }
             EntryKind::HardLink(link_target) => {
-                let escape = || EntryProblem::HardLinkEscape { target: link_target.to_string_lossy().into_owned() };
-                let source = self.prepare_parents(meta, link_target, false)?.ok_or_else(|| self.refuse(meta, escape()))?;
+                let escape = || EntryProblem::HardLinkEscape {
+                    target: link_target.to_string_lossy().into_owned(),
+                };
+                let source = self
+                    .prepare_parents(meta, link_target, false)?
+                    .ok_or_else(|| self.refuse(meta, escape()))?;
                 match fs::symlink_metadata(&source) {
                     Ok(found) if found.is_dir() => {
-                        return Err(self.refuse(meta, EntryProblem::HardLinkToDirectory { target: link_target.to_string_lossy().into_owned() }));
+                        return Err(self.refuse(
+                            meta,
+                            EntryProblem::HardLinkToDirectory {
+                                target: link_target.to_string_lossy().into_owned(),
+                            },
+                        ));
                     }
                     Ok(_) => {}
                     Err(_) => return Err(self.refuse(meta, escape())),
@@ -198,13 +269,30 @@ impl Unpacker<'_> {
                 fs::hard_link(&source, &full).map_err(self.io(meta))?;
             }
             EntryKind::CharDevice { major, minor } | EntryKind::BlockDevice { major, minor } => {
-                let file_type = if matches!(meta.kind, EntryKind::CharDevice { .. }) { FileType::CharacterDevice } else { FileType::BlockDevice };
-                rustix::fs::mknodat(CWD, &full, file_type, Mode::from_raw_mode(meta.mode), rustix::fs::makedev(*major, *minor))
-                    .map_err(|errno| self.io(meta)(errno.into()))?;
+                let file_type = if matches!(meta.kind, EntryKind::CharDevice { .. }) {
+                    FileType::CharacterDevice
+                } else {
+                    FileType::BlockDevice
+                };
+                rustix::fs::mknodat(
+                    CWD,
+                    &full,
+                    file_type,
+                    Mode::from_raw_mode(meta.mode),
+                    rustix::fs::makedev(*major, *minor),
+                )
+                .map_err(|errno| self.io(meta)(errno.into()))?;
                 self.set_owner_and_mode(meta, &full, None)?;
             }
             EntryKind::Fifo => {
-                rustix::fs::mknodat(CWD, &full, FileType::Fifo, Mode::from_raw_mode(meta.mode), 0).map_err(|errno| self.io(meta)(errno.into()))?;
+                rustix::fs::mknodat(
+                    CWD,
+                    &full,
+                    FileType::Fifo,
+                    Mode::from_raw_mode(meta.mode),
+                    0,
+                )
+                .map_err(|errno| self.io(meta)(errno.into()))?;
                 self.set_owner_and_mode(meta, &full, None)?;
             }
             EntryKind::Whiteout | EntryKind::OpaqueWhiteout => unreachable!("handled above"),
@@ -226,7 +314,10 @@ impl Unpacker<'_> {
 
     fn opaque(&mut self, meta: &EntryMeta) -> Result<()> {
         self.stats.whiteouts += 1;
-        let Some(full) = self.prepare_parents(meta, &meta.path.join("x"), true)?.and_then(|p| p.parent().map(Path::to_path_buf)) else {
+        let Some(full) = self
+            .prepare_parents(meta, &meta.path.join("x"), true)?
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        else {
             return Ok(());
         };
         let Ok(children) = fs::read_dir(&full) else {
@@ -242,7 +333,12 @@ impl Unpacker<'_> {
         Ok(())
     }
 
-    fn set_owner_and_mode(&self, meta: &EntryMeta, full: &Path, file: Option<&fs::File>) -> Result<()> {
+    fn set_owner_and_mode(
+        &self,
+        meta: &EntryMeta,
+        full: &Path,
+        file: Option<&fs::File>,
+    ) -> Result<()> {
         let is_symlink = matches!(meta.kind, EntryKind::Symlink(_));
         if self.options.preserve_owners {
             let (uid, gid) = (
@@ -251,7 +347,9 @@ impl Unpacker<'_> {
             );
             match file {
                 Some(file) => rustix::fs::fchown(file, Some(uid), Some(gid)),
-                None => rustix::fs::chownat(CWD, full, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW),
+                None => {
+                    rustix::fs::chownat(CWD, full, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW)
+                }
             }
             .map_err(|errno| self.io(meta)(errno.into()))?;
         }
@@ -265,19 +363,32 @@ impl Unpacker<'_> {
         }
         if self.options.xattrs {
             for (name, value) in &meta.xattrs {
-                rustix::fs::lsetxattr(full, name.as_str(), value, rustix::fs::XattrFlags::empty()).map_err(|errno| self.io(meta)(errno.into()))?;
+                rustix::fs::lsetxattr(full, name.as_str(), value, rustix::fs::XattrFlags::empty())
+                    .map_err(|errno| self.io(meta)(errno.into()))?;
             }
         }
-        let time = Timespec { tv_sec: meta.mtime, tv_nsec: 0 };
-        let times = Timestamps { last_access: time, last_modification: time };
-        rustix::fs::utimensat(CWD, full, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(|errno| self.io(meta)(errno.into()))?;
+        let time = Timespec {
+            tv_sec: meta.mtime,
+            tv_nsec: 0,
+        };
+        let times = Timestamps {
+            last_access: time,
+            last_modification: time,
+        };
+        rustix::fs::utimensat(CWD, full, &times, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|errno| self.io(meta)(errno.into()))?;
         Ok(())
     }
 
     fn finish_directories(&mut self) -> Result<()> {
         let mut directories = std::mem::take(&mut self.directories);
         // Deepest first, so setting a parent's mtime is not undone by its children.
-        directories.sort_by(|a, b| b.path.as_os_str().as_bytes().cmp(a.path.as_os_str().as_bytes()));
+        directories.sort_by(|a, b| {
+            b.path
+                .as_os_str()
+                .as_bytes()
+                .cmp(a.path.as_os_str().as_bytes())
+        });
         for meta in &directories {
             // Re-check the parents: a later entry may have replaced one with a symlink.
             let Some(full) = self.prepare_parents(meta, &meta.path, false)? else {

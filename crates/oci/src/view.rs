@@ -54,7 +54,12 @@ const MAX_SYMLINK_HOPS: usize = 40;
 impl MergedView {
     /// Builds the view of `manifest`'s layers, verifying each blob's digest
     /// and each layer's diff ID against `config`.
-    pub fn from_image(layout: &Layout, manifest: &Manifest, config: &ImageConfig, limits: &LayerLimits) -> Result<Self> {
+    pub fn from_image(
+        layout: &Layout,
+        manifest: &Manifest,
+        config: &ImageConfig,
+        limits: &LayerLimits,
+    ) -> Result<Self> {
         let diff_ids = config.diff_ids();
         if diff_ids.len() != manifest.layers.len() {
             return Err(Error::LayerCountMismatch {
@@ -72,52 +77,110 @@ impl MergedView {
 
     /// An empty filesystem.
     pub fn empty() -> Self {
-        Self { nodes: BTreeMap::new(), spools: Vec::new(), layer_names: Vec::new() }
+        Self {
+            nodes: BTreeMap::new(),
+            spools: Vec::new(),
+            layer_names: Vec::new(),
+        }
     }
 
     /// Applies one more layer from the layout on top.
-    pub fn add_layer(&mut self, layout: &Layout, descriptor: &Descriptor, expected_diff_id: Option<&str>, limits: &LayerLimits) -> Result<()> {
+    pub fn add_layer(
+        &mut self,
+        layout: &Layout,
+        descriptor: &Descriptor,
+        expected_diff_id: Option<&str>,
+        limits: &LayerLimits,
+    ) -> Result<()> {
         let reader = layout.open_blob(descriptor)?;
-        let in_place = if matches!(descriptor.media_type.as_str(), media_type::OCI_LAYER_TAR | media_type::DOCKER_LAYER_TAR) {
+        let in_place = if matches!(
+            descriptor.media_type.as_str(),
+            media_type::OCI_LAYER_TAR | media_type::DOCKER_LAYER_TAR
+        ) {
             let path = layout.blob_path(&descriptor.digest);
             Some(File::open(&path).map_err(io_error("opening", path))?)
         } else {
             None
         };
-        self.add_layer_stream(reader, &descriptor.digest.to_string(), in_place, expected_diff_id, limits)
+        self.add_layer_stream(
+            reader,
+            descriptor.digest.as_ref(),
+            in_place,
+            expected_diff_id,
+            limits,
+        )
     }
 
     /// Applies one more layer on top, read from `reader` (any compression).
     /// When `in_place` is given it must hold the same bytes as the
     /// decompressed stream (an uncompressed tar), and file contents are read
     /// from it; otherwise the stream is spooled to a temporary file.
-    pub fn add_layer_stream(&mut self, reader: impl Read, layer_name: &str, in_place: Option<File>, expected_diff_id: Option<&str>, limits: &LayerLimits) -> Result<()> {
+    pub fn add_layer_stream(
+        &mut self,
+        reader: impl Read,
+        layer_name: &str,
+        in_place: Option<File>,
+        expected_diff_id: Option<&str>,
+        limits: &LayerLimits,
+    ) -> Result<()> {
         let spool = match in_place {
             Some(_) => None,
-            None => Some(tempfile::tempfile().map_err(io_error("creating a layer spool in", std::env::temp_dir()))?),
+            None => Some(
+                tempfile::tempfile()
+                    .map_err(io_error("creating a layer spool in", std::env::temp_dir()))?,
+            ),
         };
         let (compression, stream) = decompressed(reader, layer_name, limits)?;
         if in_place.is_some() && compression != crate::layer::Compression::None {
-            return Err(Error::UnsupportedMediaType { what: "an uncompressed layer", media_type: format!("{compression:?} data") });
+            return Err(Error::UnsupportedMediaType {
+                what: "an uncompressed layer",
+                media_type: format!("{compression:?} data"),
+            });
         }
         let diff_id = {
-            let mut tee = TeeReader { inner: stream, hasher: Hasher::sha256(), spool: spool.as_ref().map(|file| io::BufWriter::with_capacity(1 << 20, file)) };
+            let mut tee = TeeReader {
+                inner: stream,
+                hasher: Hasher::sha256(),
+                spool: spool
+                    .as_ref()
+                    .map(|file| io::BufWriter::with_capacity(1 << 20, file)),
+            };
             let layer_index = self.spools.len();
             let mut added: HashSet<PathBuf> = HashSet::new();
-            read_tar(&mut tee, layer_name, limits, |entry, _data| self.apply(layer_index, layer_name, entry.meta, entry.data_offset, &mut added))?;
+            read_tar(&mut tee, layer_name, limits, |entry, _data| {
+                self.apply(
+                    layer_index,
+                    layer_name,
+                    entry.meta,
+                    entry.data_offset,
+                    &mut added,
+                )
+            })?;
             // Consume the end-of-archive padding so the diff ID covers the whole stream.
-            io::copy(&mut tee, &mut io::sink()).map_err(|source| crate::layout::io_to_error(source, "reading layer", layer_name))?;
-            let TeeReader { inner, hasher, spool: spool_writer } = tee;
+            io::copy(&mut tee, &mut io::sink()).map_err(|source| {
+                crate::layout::io_to_error(source, "reading layer", layer_name)
+            })?;
+            let TeeReader {
+                inner,
+                hasher,
+                spool: spool_writer,
+            } = tee;
             drop(inner);
             if let Some(mut writer) = spool_writer {
-                writer.flush().map_err(io_error("writing a layer spool in", std::env::temp_dir()))?;
+                writer
+                    .flush()
+                    .map_err(io_error("writing a layer spool in", std::env::temp_dir()))?;
             }
             hasher.finish()
         };
         if let Some(expected) = expected_diff_id
             && expected != diff_id.as_ref()
         {
-            return Err(Error::DiffIdMismatch { layer: layer_name.to_owned(), expected: expected.to_owned(), actual: diff_id.to_string() });
+            return Err(Error::DiffIdMismatch {
+                layer: layer_name.to_owned(),
+                expected: expected.to_owned(),
+                actual: diff_id.to_string(),
+            });
         }
         let spool = match (spool, in_place) {
             (Some(file), _) | (None, Some(file)) => file,
@@ -128,7 +191,14 @@ impl MergedView {
         Ok(())
     }
 
-    fn apply(&mut self, layer: usize, layer_name: &str, meta: &EntryMeta, offset: u64, added: &mut HashSet<PathBuf>) -> Result<()> {
+    fn apply(
+        &mut self,
+        layer: usize,
+        layer_name: &str,
+        meta: &EntryMeta,
+        offset: u64,
+        added: &mut HashSet<PathBuf>,
+    ) -> Result<()> {
         match &meta.kind {
             EntryKind::Whiteout => {
                 self.remove_subtree(&meta.path, true, added);
@@ -145,39 +215,83 @@ impl MergedView {
         }
         self.ensure_parents(&meta.path, layer, added);
         let content = match &meta.kind {
-            EntryKind::File => Some(ContentRef { layer, offset, size: meta.size }),
+            EntryKind::File => Some(ContentRef {
+                layer,
+                offset,
+                size: meta.size,
+            }),
             EntryKind::HardLink(target) => {
-                let target_node = self.nodes.get(target).filter(|node| node.content.is_some() || !matches!(node.meta.kind, EntryKind::Directory));
+                let target_node = self.nodes.get(target).filter(|node| {
+                    node.content.is_some() || !matches!(node.meta.kind, EntryKind::Directory)
+                });
                 match target_node {
                     Some(node) if node.meta.kind == EntryKind::Directory => {
-                        return Err(hostile(layer_name, meta, EntryProblem::HardLinkToDirectory { target: target.to_string_lossy().into_owned() }));
+                        return Err(hostile(
+                            layer_name,
+                            meta,
+                            EntryProblem::HardLinkToDirectory {
+                                target: target.to_string_lossy().into_owned(),
+                            },
+                        ));
                     }
                     Some(node) => node.content,
-                    None => return Err(hostile(layer_name, meta, EntryProblem::HardLinkEscape { target: target.to_string_lossy().into_owned() })),
+                    None => {
+                        return Err(hostile(
+                            layer_name,
+                            meta,
+                            EntryProblem::HardLinkEscape {
+                                target: target.to_string_lossy().into_owned(),
+                            },
+                        ));
+                    }
                 }
             }
             _ => None,
         };
-        let existing_is_dir = self.nodes.get(&meta.path).is_some_and(|node| node.meta.kind == EntryKind::Directory);
+        let existing_is_dir = self
+            .nodes
+            .get(&meta.path)
+            .is_some_and(|node| node.meta.kind == EntryKind::Directory);
         if !(existing_is_dir && meta.kind == EntryKind::Directory) {
             self.remove_subtree(&meta.path, true, added);
         }
-        self.nodes.insert(meta.path.clone(), Node { meta: meta.clone(), content, layer });
+        self.nodes.insert(
+            meta.path.clone(),
+            Node {
+                meta: meta.clone(),
+                content,
+                layer,
+            },
+        );
         added.insert(meta.path.clone());
         Ok(())
     }
 
     /// Creates missing parent directories the way a runtime unpacking the layer would.
     fn ensure_parents(&mut self, path: &Path, layer: usize, added: &mut HashSet<PathBuf>) {
-        let mut parents: Vec<&Path> = path.ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()).collect();
+        let mut parents: Vec<&Path> = path
+            .ancestors()
+            .skip(1)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
         parents.reverse();
         for parent in parents {
-            let is_dir = self.nodes.get(parent).map(|node| node.meta.kind == EntryKind::Directory);
+            let is_dir = self
+                .nodes
+                .get(parent)
+                .map(|node| node.meta.kind == EntryKind::Directory);
             if is_dir != Some(true) {
                 if is_dir == Some(false) {
                     self.remove_subtree(parent, true, added);
                 }
-                self.nodes.insert(parent.to_path_buf(), Node { meta: EntryMeta::new(parent, EntryKind::Directory, 0o755), content: None, layer });
+                self.nodes.insert(
+                    parent.to_path_buf(),
+                    Node {
+                        meta: EntryMeta::new(parent, EntryKind::Directory, 0o755),
+                        content: None,
+                        layer,
+                    },
+                );
                 added.insert(parent.to_path_buf());
             }
         }
@@ -190,7 +304,9 @@ impl MergedView {
             .nodes
             .range::<Path, _>((Bound::Included(path), Bound::Unbounded))
             .take_while(|(key, _)| key.starts_with(path))
-            .filter(|(key, _)| (include_self || key.as_path() != path) && !added.contains(key.as_path()))
+            .filter(|(key, _)| {
+                (include_self || key.as_path() != path) && !added.contains(key.as_path())
+            })
             .map(|(key, _)| key.clone())
             .collect();
         for key in doomed {
@@ -226,7 +342,12 @@ impl MergedView {
     /// Resolves `path` inside the image root, following symlinks in every
     /// component (absolute targets restart at the image root; `..` stops at it).
     pub fn resolve(&self, path: impl AsRef<Path>) -> Option<(PathBuf, &Node)> {
-        let mut pending: Vec<PathBuf> = path.as_ref().components().rev().filter_map(component_name).collect();
+        let mut pending: Vec<PathBuf> = path
+            .as_ref()
+            .components()
+            .rev()
+            .filter_map(component_name)
+            .collect();
         let mut resolved = PathBuf::new();
         let mut hops = 0;
         while let Some(name) = pending.pop() {
@@ -259,8 +380,16 @@ impl MergedView {
     /// The content of the regular file at `path` (symlinks followed).
     pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<u8>> {
         let display = path.as_ref().to_string_lossy().into_owned();
-        let (_, node) = self.resolve(path.as_ref()).ok_or_else(|| Error::FileNotFound { path: display.clone() })?;
-        self.read_node(node).ok_or(Error::FileNotFound { path: display.clone() })?.map_err(io_error("reading from the layer spool for", display))
+        let (_, node) = self
+            .resolve(path.as_ref())
+            .ok_or_else(|| Error::FileNotFound {
+                path: display.clone(),
+            })?;
+        self.read_node(node)
+            .ok_or(Error::FileNotFound {
+                path: display.clone(),
+            })?
+            .map_err(io_error("reading from the layer spool for", display))
     }
 
     /// The content of a node that is a regular file or hard link.
@@ -278,7 +407,11 @@ impl MergedView {
 
     /// A reader over the bytes a [`ContentRef`] points at.
     pub fn open_content(&self, content: ContentRef) -> ContentReader<'_> {
-        ContentReader { file: &self.spools[content.layer], position: content.offset, remaining: content.size }
+        ContentReader {
+            file: &self.spools[content.layer],
+            position: content.offset,
+            remaining: content.size,
+        }
     }
 }
 
@@ -303,7 +436,11 @@ fn relative(path: &Path) -> Option<PathBuf> {
 }
 
 fn hostile(layer: &str, meta: &EntryMeta, problem: EntryProblem) -> Error {
-    Error::HostileEntry { layer: layer.to_owned(), entry: meta.display_path(), problem }
+    Error::HostileEntry {
+        layer: layer.to_owned(),
+        entry: meta.display_path(),
+        problem,
+    }
 }
 
 /// Reads a file's bytes from a layer spool with positioned reads.
@@ -318,10 +455,15 @@ impl Read for ContentReader<'_> {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let count = self.file.read_at(&mut buf[..want], self.position)?;
         if count == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "layer spool ended early"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "layer spool ended early",
+            ));
         }
         self.position += count as u64;
         self.remaining -= count as u64;

@@ -50,8 +50,17 @@ pub struct EventLog<'a> {
 impl<'a> EventLog<'a> {
     /// Creates (truncates) the log at `path`.
     pub fn create(path: &Path, run_id: &str, reporter: &'a dyn Reporter) -> Result<Self> {
-        let file = File::create(path).map_err(|source| Error::Io { action: "creating", path: path.to_path_buf(), source })?;
-        Ok(Self { run_id: run_id.to_owned(), file: Mutex::new(BufWriter::new(file)), path: path.to_path_buf(), reporter })
+        let file = File::create(path).map_err(|source| Error::Io {
+            action: "creating",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            run_id: run_id.to_owned(),
+            file: Mutex::new(BufWriter::new(file)),
+            path: path.to_path_buf(),
+            reporter,
+        })
     }
 
     /// Records one event; the line is flushed at once so a crash loses nothing before it.
@@ -61,12 +70,28 @@ impl<'a> EventLog<'a> {
             Value::Null => Map::new(),
             other => Map::from_iter([("value".to_owned(), other)]),
         };
-        let event = Event { time: now_rfc3339(), run_id: self.run_id.clone(), stage: stage.to_owned(), event: event.to_owned(), fields };
-        let mut line = serde_json::to_vec(&event).unwrap_or_else(|_| unreachable!("events are plain data"));
+        let event = Event {
+            time: now_rfc3339(),
+            run_id: self.run_id.clone(),
+            stage: stage.to_owned(),
+            event: event.to_owned(),
+            fields,
+        };
+        let mut line =
+            serde_json::to_vec(&event).unwrap_or_else(|_| unreachable!("events are plain data"));
         line.push(b'\n');
         {
-            let mut file = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            file.write_all(&line).and_then(|()| file.flush()).map_err(|source| Error::Io { action: "writing", path: self.path.clone(), source })?;
+            let mut file = self
+                .file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            file.write_all(&line)
+                .and_then(|()| file.flush())
+                .map_err(|source| Error::Io {
+                    action: "writing",
+                    path: self.path.clone(),
+                    source,
+                })?;
         }
         self.reporter.event(&event);
         Ok(())
@@ -76,6 +101,10 @@ impl<'a> EventLog<'a> {
 /// The current time as RFC 3339 with milliseconds (UTC).
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
-    let millis = now.replace_nanosecond(now.millisecond() as u32 * 1_000_000).unwrap_or(now);
-    millis.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    let millis = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    millis
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

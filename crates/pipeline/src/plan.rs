@@ -15,7 +15,9 @@ use toml::Spanned;
 use crate::error::{Error, Result};
 
 /// Architectures sealcraft can name (GOARCH values).
-pub const KNOWN_ARCHITECTURES: &[&str] = &["amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64"];
+pub const KNOWN_ARCHITECTURES: &[&str] = &[
+    "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,7 +167,11 @@ pub struct PlanSummary {
 impl Plan {
     /// Reads and validates a config file.
     pub fn load(path: &Path, inputs: &PlanInputs) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { action: "reading", path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path, inputs)
     }
 
@@ -173,7 +179,13 @@ impl Plan {
     pub fn parse(text: &str, path: &Path, inputs: &PlanInputs) -> Result<Self> {
         let config_error = |span: Option<std::ops::Range<usize>>, key: &str, message: String| {
             let (line, column) = span.map_or((0, 0), |span| line_and_column(text, span.start));
-            Error::Config { path: path.to_path_buf(), line, column, key: key.to_owned(), message }
+            Error::Config {
+                path: path.to_path_buf(),
+                line,
+                column,
+                key: key.to_owned(),
+                message,
+            }
         };
         let raw: RawConfig = toml::from_str(text).map_err(|error| {
             let key = String::new();
@@ -182,44 +194,79 @@ impl Plan {
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |value: &str| {
             let candidate = PathBuf::from(value);
-            if candidate.is_absolute() { candidate } else { base_dir.join(candidate) }
+            if candidate.is_absolute() {
+                candidate
+            } else {
+                base_dir.join(candidate)
+            }
         };
 
         let project = raw.project.name.get_ref().clone();
         let version = raw.project.version.get_ref().clone();
         if version.is_empty() || version.eq_ignore_ascii_case("latest") {
-            return Err(config_error(Some(raw.project.version.span()), "project.version", "a release needs a pinned version; `latest` and empty versions are refused".into()));
+            return Err(config_error(
+                Some(raw.project.version.span()),
+                "project.version",
+                "a release needs a pinned version; `latest` and empty versions are refused".into(),
+            ));
         }
         let architectures = raw.project.architectures.get_ref().clone();
         if architectures.is_empty() {
-            return Err(config_error(Some(raw.project.architectures.span()), "project.architectures", "name at least one architecture (e.g. [\"amd64\"]); image tags carry it".into()));
+            return Err(config_error(
+                Some(raw.project.architectures.span()),
+                "project.architectures",
+                "name at least one architecture (e.g. [\"amd64\"]); image tags carry it".into(),
+            ));
         }
         for architecture in &architectures {
             if !KNOWN_ARCHITECTURES.contains(&architecture.as_str()) {
                 return Err(config_error(
                     Some(raw.project.architectures.span()),
                     "project.architectures",
-                    format!("unknown architecture {architecture:?}; expected one of {}", KNOWN_ARCHITECTURES.join(", ")),
+                    format!(
+                        "unknown architecture {architecture:?}; expected one of {}",
+                        KNOWN_ARCHITECTURES.join(", ")
+                    ),
                 ));
             }
-            let name = format!("{}/{}:{}-{}", raw.project.registry.get_ref(), project, version, architecture);
-            Reference::parse(&name).map_err(|error| config_error(Some(raw.project.name.span()), "project", format!("the image name {name:?} is not valid: {error}")))?;
+            let name = format!(
+                "{}/{}:{}-{}",
+                raw.project.registry.get_ref(),
+                project,
+                version,
+                architecture
+            );
+            Reference::parse(&name).map_err(|error| {
+                config_error(
+                    Some(raw.project.name.span()),
+                    "project",
+                    format!("the image name {name:?} is not valid: {error}"),
+                )
+            })?;
         }
 
-        let base = parse_base(raw.base.image.get_ref(), &resolve).map_err(|message| config_error(Some(raw.base.image.span()), "base.image", message))?;
+        let base = parse_base(raw.base.image.get_ref(), &resolve)
+            .map_err(|message| config_error(Some(raw.base.image.span()), "base.image", message))?;
 
         let user = match &raw.user {
             None => None,
             Some(user) => {
                 if *user.uid.get_ref() == 0 {
-                    return Err(config_error(Some(user.uid.span()), "user.uid", "the image user must not be root (uid 0)".into()));
+                    return Err(config_error(
+                        Some(user.uid.span()),
+                        "user.uid",
+                        "the image user must not be root (uid 0)".into(),
+                    ));
                 }
                 let name = user.name.get_ref().clone();
                 Some(UserSpec {
                     uid: *user.uid.get_ref(),
                     gid: user.gid.unwrap_or(*user.uid.get_ref()),
                     home: user.home.clone().unwrap_or_else(|| format!("/home/{name}")),
-                    shell: user.shell.clone().unwrap_or_else(|| "/usr/sbin/nologin".into()),
+                    shell: user
+                        .shell
+                        .clone()
+                        .unwrap_or_else(|| "/usr/sbin/nologin".into()),
                     name,
                 })
             }
@@ -229,10 +276,18 @@ impl Plan {
         for file in &raw.files {
             let source = resolve(file.source.get_ref());
             if !source.exists() {
-                return Err(config_error(Some(file.source.span()), "files.source", format!("{} does not exist", source.display())));
+                return Err(config_error(
+                    Some(file.source.span()),
+                    "files.source",
+                    format!("{} does not exist", source.display()),
+                ));
             }
             if !file.destination.get_ref().starts_with('/') {
-                return Err(config_error(Some(file.destination.span()), "files.destination", "must be an absolute path in the image".into()));
+                return Err(config_error(
+                    Some(file.destination.span()),
+                    "files.destination",
+                    "must be an absolute path in the image".into(),
+                ));
             }
             let mode = match &file.mode {
                 None => None,
@@ -240,40 +295,88 @@ impl Plan {
                     u32::from_str_radix(mode.get_ref().trim_start_matches("0o"), 8)
                         .ok()
                         .filter(|mode| *mode <= 0o7777)
-                        .ok_or_else(|| config_error(Some(mode.span()), "files.mode", format!("{:?} is not an octal mode such as \"0755\"", mode.get_ref())))?,
+                        .ok_or_else(|| {
+                            config_error(
+                                Some(mode.span()),
+                                "files.mode",
+                                format!(
+                                    "{:?} is not an octal mode such as \"0755\"",
+                                    mode.get_ref()
+                                ),
+                            )
+                        })?,
                 ),
             };
             let (uid, gid) = match &file.owner {
                 None => (0, 0),
                 Some(owner) => parse_owner(owner.get_ref(), user.as_ref()).ok_or_else(|| {
-                    config_error(Some(owner.span()), "files.owner", format!("{:?} is not UID:GID or the name of [user]", owner.get_ref()))
+                    config_error(
+                        Some(owner.span()),
+                        "files.owner",
+                        format!("{:?} is not UID:GID or the name of [user]", owner.get_ref()),
+                    )
                 })?,
             };
-            files.push(FileCopy { source, destination: file.destination.get_ref().clone(), mode, directory_mode: None, uid, gid });
+            files.push(FileCopy {
+                source,
+                destination: file.destination.get_ref().clone(),
+                mode,
+                directory_mode: None,
+                uid,
+                gid,
+            });
         }
 
         let runtime = &raw.config;
         if let Some(ports) = &runtime.exposed_ports {
             for port in ports {
-                let (number, protocol) = port.get_ref().split_once('/').unwrap_or((port.get_ref(), "tcp"));
+                let (number, protocol) = port
+                    .get_ref()
+                    .split_once('/')
+                    .unwrap_or((port.get_ref(), "tcp"));
                 if number.parse::<u16>().is_err() || !matches!(protocol, "tcp" | "udp" | "sctp") {
-                    return Err(config_error(Some(port.span()), "config.exposed_ports", format!("{:?} is not PORT[/tcp|udp|sctp]", port.get_ref())));
+                    return Err(config_error(
+                        Some(port.span()),
+                        "config.exposed_ports",
+                        format!("{:?} is not PORT[/tcp|udp|sctp]", port.get_ref()),
+                    ));
                 }
             }
         }
-        let runtime_user = runtime.user.as_ref().map(|user| user.get_ref().clone()).or_else(|| user.as_ref().map(|user| user.name.clone()));
+        let runtime_user = runtime
+            .user
+            .as_ref()
+            .map(|user| user.get_ref().clone())
+            .or_else(|| user.as_ref().map(|user| user.name.clone()));
         if let Some(configured) = &runtime.user {
             let name = configured.get_ref().split(':').next().unwrap_or("");
             if name.is_empty() || name == "root" || name == "0" {
-                return Err(config_error(Some(configured.span()), "config.user", "the image must run as a non-root user".into()));
+                return Err(config_error(
+                    Some(configured.span()),
+                    "config.user",
+                    "the image must run as a non-root user".into(),
+                ));
             }
         }
         let runtime = RuntimeConfig {
             user: runtime_user,
             exposed_ports: runtime.exposed_ports.as_ref().map(|ports| {
-                ports.iter().map(|port| if port.get_ref().contains('/') { port.get_ref().clone() } else { format!("{}/tcp", port.get_ref()) }).collect()
+                ports
+                    .iter()
+                    .map(|port| {
+                        if port.get_ref().contains('/') {
+                            port.get_ref().clone()
+                        } else {
+                            format!("{}/tcp", port.get_ref())
+                        }
+                    })
+                    .collect()
             }),
-            env: runtime.env.as_ref().map(|env| env.iter().map(|(key, value)| format!("{key}={value}")).collect()),
+            env: runtime.env.as_ref().map(|env| {
+                env.iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect()
+            }),
             entrypoint: runtime.entrypoint.clone(),
             cmd: runtime.cmd.clone(),
             volumes: runtime.volumes.clone(),
@@ -282,20 +385,39 @@ impl Plan {
             stop_signal: runtime.stop_signal.clone(),
         };
 
-        let compression = match raw.build.compression.as_ref().map(|value| (value.get_ref().as_str(), value.span())) {
+        let compression = match raw
+            .build
+            .compression
+            .as_ref()
+            .map(|value| (value.get_ref().as_str(), value.span()))
+        {
             None | Some(("gzip", _)) => Compression::Gzip,
             Some(("zstd", _)) => Compression::Zstd,
             Some(("none", _)) => Compression::None,
-            Some((other, span)) => return Err(config_error(Some(span), "build.compression", format!("{other:?} is not gzip, zstd or none"))),
+            Some((other, span)) => {
+                return Err(config_error(
+                    Some(span),
+                    "build.compression",
+                    format!("{other:?} is not gzip, zstd or none"),
+                ));
+            }
         };
-        let source_date_epoch = inputs.source_date_epoch.or(raw.build.source_date_epoch).unwrap_or(0);
+        let source_date_epoch = inputs
+            .source_date_epoch
+            .or(raw.build.source_date_epoch)
+            .unwrap_or(0);
 
         Ok(Self {
             config_path: path.to_path_buf(),
             config_digest: sealcraft_oci::digest::sha256_of(text.as_bytes()).to_string(),
             project,
             version,
-            registry: raw.project.registry.get_ref().trim_end_matches('/').to_owned(),
+            registry: raw
+                .project
+                .registry
+                .get_ref()
+                .trim_end_matches('/')
+                .to_owned(),
             architectures,
             base,
             files,
@@ -310,7 +432,12 @@ impl Plan {
 
     /// `{registry}/{project}:{version}-{arch}`.
     pub fn image_name(&self, architecture: &str) -> String {
-        format!("{}/{}:{}", self.registry, self.project, self.image_tag(architecture))
+        format!(
+            "{}/{}:{}",
+            self.registry,
+            self.project,
+            self.image_tag(architecture)
+        )
     }
 
     /// `{version}-{arch}`.
@@ -320,7 +447,10 @@ impl Plan {
 
     /// `out/<project>-<version>-<arch>/`.
     pub fn run_dir(&self, architecture: &str) -> PathBuf {
-        self.output_dir.join(format!("{}-{}-{}", self.project, self.version, architecture))
+        self.output_dir.join(format!(
+            "{}-{}-{}",
+            self.project, self.version, architecture
+        ))
     }
 
     /// What run records say about the plan.
@@ -334,10 +464,15 @@ impl Plan {
     }
 }
 
-fn parse_base(text: &str, resolve: &dyn Fn(&str) -> PathBuf) -> std::result::Result<BaseImage, String> {
-    let (name, digest) = text
-        .rsplit_once('@')
-        .ok_or_else(|| format!("{text:?} is not pinned: base images are named with a digest, e.g. oci:DIR:TAG@sha256:…"))?;
+fn parse_base(
+    text: &str,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> std::result::Result<BaseImage, String> {
+    let (name, digest) = text.rsplit_once('@').ok_or_else(|| {
+        format!(
+            "{text:?} is not pinned: base images are named with a digest, e.g. oci:DIR:TAG@sha256:…"
+        )
+    })?;
     let digest = parse_digest(digest).map_err(|error| error.to_string())?;
     match ImageName::parse(name).map_err(|error| error.to_string())? {
         ImageName::Layout { path, tag } => Ok(BaseImage {
@@ -346,7 +481,9 @@ fn parse_base(text: &str, resolve: &dyn Fn(&str) -> PathBuf) -> std::result::Res
             digest,
             display_name: name.to_owned(),
         }),
-        other => Err(format!("{other} is not supported as a base yet; import it into an OCI layout with `sealcraft image import` and name it oci:DIR:TAG@DIGEST")),
+        other => Err(format!(
+            "{other} is not supported as a base yet; import it into an OCI layout with `sealcraft image import` and name it oci:DIR:TAG@DIGEST"
+        )),
     }
 }
 
@@ -380,14 +517,29 @@ mod tests {
     }
 
     fn parse(text: &str) -> Result<Plan> {
-        Plan::parse(text, Path::new("/project/sealcraft.toml"), &PlanInputs::default())
+        Plan::parse(
+            text,
+            Path::new("/project/sealcraft.toml"),
+            &PlanInputs::default(),
+        )
     }
 
     #[test]
     fn a_valid_config_becomes_a_plan() {
-        let plan = parse(&config("1.2.3", "[\"amd64\"]", &format!("oci:base:bookworm@{DIGEST}"))).unwrap();
-        assert_eq!(plan.image_name("amd64"), "registry.example.com/team/hello:1.2.3-amd64");
-        assert_eq!(plan.run_dir("amd64"), PathBuf::from("/project/out/hello-1.2.3-amd64"));
+        let plan = parse(&config(
+            "1.2.3",
+            "[\"amd64\"]",
+            &format!("oci:base:bookworm@{DIGEST}"),
+        ))
+        .unwrap();
+        assert_eq!(
+            plan.image_name("amd64"),
+            "registry.example.com/team/hello:1.2.3-amd64"
+        );
+        assert_eq!(
+            plan.run_dir("amd64"),
+            PathBuf::from("/project/out/hello-1.2.3-amd64")
+        );
         assert_eq!(plan.base.layout, PathBuf::from("/project/base"));
         assert_eq!(plan.base.tag.as_deref(), Some("bookworm"));
         assert!(plan.squash);
@@ -395,7 +547,9 @@ mod tests {
 
     fn error_of(text: &str) -> (usize, String) {
         match parse(text).unwrap_err() {
-            Error::Config { line, key, message, .. } => (line, format!("{key}: {message}")),
+            Error::Config {
+                line, key, message, ..
+            } => (line, format!("{key}: {message}")),
             other => panic!("unexpected {other}"),
         }
     }
@@ -414,13 +568,22 @@ mod tests {
         assert_eq!(line, 8, "{message}");
         assert!(message.contains("not pinned"), "{message}");
 
-        let (line, message) = error_of(&format!("{}\n[user]\nname = \"app\"\nuid = 0\n", config("1.0", "[\"amd64\"]", &pinned)));
+        let (line, message) = error_of(&format!(
+            "{}\n[user]\nname = \"app\"\nuid = 0\n",
+            config("1.0", "[\"amd64\"]", &pinned)
+        ));
         assert_eq!(line, 12, "{message}");
 
-        let (line, message) = error_of(&format!("{}\n[[files]]\nsource = \"/nonexistent/x\"\ndestination = \"/x\"\n", config("1.0", "[\"amd64\"]", &pinned)));
+        let (line, message) = error_of(&format!(
+            "{}\n[[files]]\nsource = \"/nonexistent/x\"\ndestination = \"/x\"\n",
+            config("1.0", "[\"amd64\"]", &pinned)
+        ));
         assert_eq!(line, 11, "{message}");
 
-        let (line, message) = error_of(&format!("{}unknown_key = 1\n", config("1.0", "[\"amd64\"]", &pinned)));
+        let (line, message) = error_of(&format!(
+            "{}unknown_key = 1\n",
+            config("1.0", "[\"amd64\"]", &pinned)
+        ));
         assert_eq!(line, 9, "{message}");
     }
 }

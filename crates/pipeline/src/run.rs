@@ -137,7 +137,10 @@ pub struct RunSummary {
 
 /// Runs `plan` for each of its architectures.
 pub fn run(plan: &Plan, options: &RunOptions, reporter: &dyn Reporter) -> Result<RunSummary> {
-    let mut summary = RunSummary { runs: Vec::new(), run_dirs: Vec::new() };
+    let mut summary = RunSummary {
+        runs: Vec::new(),
+        run_dirs: Vec::new(),
+    };
     for architecture in &plan.architectures {
         let run_dir = plan.run_dir(architecture);
         let record = run_architecture(plan, architecture, &run_dir, options, reporter)?;
@@ -148,7 +151,12 @@ pub fn run(plan: &Plan, options: &RunOptions, reporter: &dyn Reporter) -> Result
 }
 
 fn new_run_id() -> String {
-    let seed = format!("{:?}-{}-{}", std::time::SystemTime::now(), std::process::id(), now_rfc3339());
+    let seed = format!(
+        "{:?}-{}-{}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        now_rfc3339()
+    );
     hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..8])
 }
 
@@ -161,7 +169,11 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    fn stage(&mut self, stage: Stage, body: impl FnOnce(&mut Self) -> Result<(Vec<Artifact>, Vec<Artifact>, serde_json::Value)>) -> Result<()> {
+    fn stage(
+        &mut self,
+        stage: Stage,
+        body: impl FnOnce(&mut Self) -> Result<(Vec<Artifact>, Vec<Artifact>, serde_json::Value)>,
+    ) -> Result<()> {
         let started = now_rfc3339();
         let clock = Instant::now();
         self.log.emit(stage.name(), "started", json!({}))?;
@@ -173,14 +185,35 @@ impl Runner<'_> {
                     map.insert("duration_ms".into(), duration_ms.into());
                 }
                 self.log.emit(stage.name(), "completed", fields)?;
-                self.stages.push(StageRecord { stage, status: "completed".into(), started, duration_ms, inputs, outputs });
+                self.stages.push(StageRecord {
+                    stage,
+                    status: "completed".into(),
+                    started,
+                    duration_ms,
+                    inputs,
+                    outputs,
+                });
                 Ok(())
             }
             Err(error) => {
                 let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-                self.log.emit(stage.name(), "failed", json!({"error": error_chain(&error), "duration_ms": duration_ms}))?;
-                self.stages.push(StageRecord { stage, status: "failed".into(), started, duration_ms, inputs: Vec::new(), outputs: Vec::new() });
-                Err(Error::Stage { stage: stage.name(), source: Box::new(error) })
+                self.log.emit(
+                    stage.name(),
+                    "failed",
+                    json!({"error": error_chain(&error), "duration_ms": duration_ms}),
+                )?;
+                self.stages.push(StageRecord {
+                    stage,
+                    status: "failed".into(),
+                    started,
+                    duration_ms,
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
+                });
+                Err(Error::Stage {
+                    stage: stage.name(),
+                    source: Box::new(error),
+                })
             }
         }
     }
@@ -205,13 +238,27 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn run_architecture(plan: &Plan, architecture: &str, run_dir: &std::path::Path, options: &RunOptions, reporter: &dyn Reporter) -> Result<RunRecord> {
-    std::fs::create_dir_all(run_dir).map_err(|source| Error::Io { action: "creating", path: run_dir.to_path_buf(), source })?;
+fn run_architecture(
+    plan: &Plan,
+    architecture: &str,
+    run_dir: &std::path::Path,
+    options: &RunOptions,
+    reporter: &dyn Reporter,
+) -> Result<RunRecord> {
+    std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
+        action: "creating",
+        path: run_dir.to_path_buf(),
+        source,
+    })?;
     let record_path = run_dir.join("run.json");
     // A record from an earlier run must not describe this one if it fails early.
     match std::fs::remove_file(&record_path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::Io { action: "removing", path: record_path, source: error });
+            return Err(Error::Io {
+                action: "removing",
+                path: record_path,
+                source: error,
+            });
         }
         _ => {}
     }
@@ -221,7 +268,13 @@ fn run_architecture(plan: &Plan, architecture: &str, run_dir: &std::path::Path, 
     let layout = Layout::open_or_create(run_dir.join("oci"))?;
     let image_name = plan.image_name(architecture);
     log.emit("run", "started", json!({"image": image_name, "architecture": architecture, "config": plan.config_path.display().to_string(), "run_dir": run_dir.display().to_string()}))?;
-    let mut runner = Runner { plan, architecture, layout, log, stages: Vec::new() };
+    let mut runner = Runner {
+        plan,
+        architecture,
+        layout,
+        log,
+        stages: Vec::new(),
+    };
     let outcome = execute(&mut runner, options);
     let (status, error, digest) = match &outcome {
         Ok(digest) => ("completed", None, digest.clone()),
@@ -241,8 +294,13 @@ fn run_architecture(plan: &Plan, architecture: &str, run_dir: &std::path::Path, 
         finished: now_rfc3339(),
         stages: runner.stages.clone(),
     };
-    runner.log.emit("run", status, json!({"digest": record.digest}))?;
-    write_atomically(&record_path, &serde_json::to_vec_pretty(&record).unwrap_or_else(|_| unreachable!("plain data")))?;
+    runner
+        .log
+        .emit("run", status, json!({"digest": record.digest}))?;
+    write_atomically(
+        &record_path,
+        &serde_json::to_vec_pretty(&record).unwrap_or_else(|_| unreachable!("plain data")),
+    )?;
     outcome.map(|_| record)
 }
 
@@ -267,7 +325,10 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions) -> Result<Option<Strin
             user: runner.plan.user.clone(),
             config: runner.plan.runtime.clone(),
             source_date_epoch: runner.plan.source_date_epoch,
-            layer: LayerOptions { compression: runner.plan.compression, ..LayerOptions::default() },
+            layer: LayerOptions {
+                compression: runner.plan.compression,
+                ..LayerOptions::default()
+            },
         };
         let report = assemble(&spec, &runner.layout)?;
         runner.layout.tag(&build_tag, &report.manifest)?;
@@ -275,20 +336,40 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions) -> Result<Option<Strin
         let mut fields = runner.image_fields(&image);
         fields["files"] = spec.files.len().into();
         fields["tag"] = build_tag.clone().into();
-        let mut inputs = vec![Artifact { name: runner.plan.base.display_name.clone(), digest: runner.plan.base.digest.to_string(), size: None }];
+        let mut inputs = vec![Artifact {
+            name: runner.plan.base.display_name.clone(),
+            digest: runner.plan.base.digest.to_string(),
+            size: None,
+        }];
         for file in &spec.files {
             host_file_artifacts(&file.source, &mut inputs)?;
         }
-        let output = Artifact { name: format!("oci:{build_tag}"), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) };
+        let output = Artifact {
+            name: format!("oci:{build_tag}"),
+            digest: image.descriptor.digest.to_string(),
+            size: Some(image.layers_size()),
+        };
         final_image = Some(image);
         Ok((inputs, vec![output], fields))
     })?;
     if plan.squash && until >= Stage::Squash {
         let squash_tag = format!("{}-squash", plan.image_tag(runner.architecture));
         runner.stage(Stage::Squash, |runner| {
-            let input = final_image.take().unwrap_or_else(|| unreachable!("the build stage sets the image"));
-            let options = LayerOptions { clamp_mtime: Some(runner.plan.source_date_epoch), compression: runner.plan.compression, keep_devices: true };
-            let report = squash(&runner.layout, &input, &runner.layout, &options, &LayerLimits::default())?;
+            let input = final_image
+                .take()
+                .unwrap_or_else(|| unreachable!("the build stage sets the image"));
+            let options = LayerOptions {
+                clamp_mtime: Some(runner.plan.source_date_epoch),
+                compression: runner.plan.compression,
+                keep_devices: true,
+            };
+            let report = squash(
+                &runner.layout,
+                &input,
+                &runner.layout,
+                &options,
+                &LayerLimits::default(),
+            )?;
             runner.layout.tag(&squash_tag, &report.manifest)?;
             let image = Image::load(&runner.layout, Some(&squash_tag), None)?;
             let mut fields = runner.image_fields(&image);
@@ -296,36 +377,66 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions) -> Result<Option<Strin
             fields["size_before_bytes"] = report.size_before.into();
             fields["size_after_bytes"] = report.size_after.into();
             fields["tag"] = squash_tag.clone().into();
-            let inputs = vec![Artifact { name: "build".into(), digest: input.descriptor.digest.to_string(), size: Some(input.layers_size()) }];
-            let outputs = vec![Artifact { name: format!("oci:{squash_tag}"), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];
+            let inputs = vec![Artifact {
+                name: "build".into(),
+                digest: input.descriptor.digest.to_string(),
+                size: Some(input.layers_size()),
+            }];
+            let outputs = vec![Artifact {
+                name: format!("oci:{squash_tag}"),
+                digest: image.descriptor.digest.to_string(),
+                size: Some(image.layers_size()),
+            }];
             final_image = Some(image);
             Ok((inputs, outputs, fields))
         })?;
     }
     let image = final_image.unwrap_or_else(|| unreachable!("build or squash set the image"));
-    runner.layout.tag(&plan.image_tag(runner.architecture), &image.descriptor)?;
+    runner
+        .layout
+        .tag(&plan.image_tag(runner.architecture), &image.descriptor)?;
     Ok(Some(image.descriptor.digest.to_string()))
 }
 
 /// The host files a copy reads, each by sha256.
 fn host_file_artifacts(path: &std::path::Path, artifacts: &mut Vec<Artifact>) -> Result<()> {
-    let io_error = |source| Error::Io { action: "reading", path: path.to_path_buf(), source };
+    let io_error = |source| Error::Io {
+        action: "reading",
+        path: path.to_path_buf(),
+        source,
+    };
     let metadata = std::fs::symlink_metadata(path).map_err(io_error)?;
     if metadata.is_dir() {
-        let mut children: Vec<_> = std::fs::read_dir(path).map_err(io_error)?.filter_map(std::result::Result::ok).map(|entry| entry.path()).collect();
+        let mut children: Vec<_> = std::fs::read_dir(path)
+            .map_err(io_error)?
+            .filter_map(std::result::Result::ok)
+            .map(|entry| entry.path())
+            .collect();
         children.sort();
         for child in children {
             host_file_artifacts(&child, artifacts)?;
         }
     } else if metadata.is_file() {
         let bytes = std::fs::read(path).map_err(io_error)?;
-        artifacts.push(Artifact { name: path.display().to_string(), digest: sealcraft_oci::digest::sha256_of(&bytes).to_string(), size: Some(bytes.len() as u64) });
+        artifacts.push(Artifact {
+            name: path.display().to_string(),
+            digest: sealcraft_oci::digest::sha256_of(&bytes).to_string(),
+            size: Some(bytes.len() as u64),
+        });
     }
     Ok(())
 }
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     let temporary = path.with_extension("json.partial");
-    std::fs::write(&temporary, bytes).map_err(|source| Error::Io { action: "writing", path: temporary.clone(), source })?;
-    std::fs::rename(&temporary, path).map_err(|source| Error::Io { action: "renaming", path: path.to_path_buf(), source })
+    std::fs::write(&temporary, bytes).map_err(|source| Error::Io {
+        action: "writing",
+        path: temporary.clone(),
+        source,
+    })?;
+    std::fs::rename(&temporary, path).map_err(|source| Error::Io {
+        action: "renaming",
+        path: path.to_path_buf(),
+        source,
+    })
 }

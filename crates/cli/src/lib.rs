@@ -1,0 +1,122 @@
+//! sealcraft's command line as clap derive structs. Behaviour lives in the
+//! binary's `commands/` modules; this crate only describes the surface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// From source to a signed, attested container image, and checks at the door.
+#[derive(Debug, Parser)]
+#[command(name = "sealcraft", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Machine-readable JSON on stdout (humans read stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress display.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline described by sealcraft.toml.
+    Run(RunArgs),
+    /// Work with images in OCI layouts.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Assemble an image natively from sealcraft.toml (base, files, user, config).
+    Assemble(AssembleArgs),
+    /// Squash all layers of an image into one, keeping every config field.
+    Squash(SquashArgs),
+}
+
+/// `sealcraft run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The config file.
+    #[arg(long, short, default_value = "sealcraft.toml")]
+    pub config: PathBuf,
+    /// Stop after this stage (preflight, build, squash).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// `sealcraft image …`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Import an image: rootfs:FILE, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:TAG].
+    Import(ImportArgs),
+    /// Show an image's manifest digest, config and layers.
+    Inspect(InspectArgs),
+    /// Remove blobs no tag of an OCI layout reaches.
+    Gc(GcArgs),
+}
+
+/// `sealcraft image import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Where the image comes from.
+    pub source: String,
+    /// Where it goes: oci:DIR:TAG.
+    #[arg(long, short)]
+    pub output: String,
+    /// Architecture of a rootfs import, or the one to pick from an index.
+    #[arg(long)]
+    pub arch: Option<String>,
+}
+
+/// `sealcraft image inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image: oci:DIR[:TAG].
+    pub image: String,
+    /// The architecture to pick from an index.
+    #[arg(long)]
+    pub arch: Option<String>,
+}
+
+/// `sealcraft image gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The layout: oci:DIR.
+    pub layout: String,
+}
+
+/// `sealcraft assemble`.
+#[derive(Debug, Args)]
+pub struct AssembleArgs {
+    /// The config file.
+    #[arg(long, short, default_value = "sealcraft.toml")]
+    pub config: PathBuf,
+    /// The architecture (default: the first one in the config).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Where the image goes: oci:DIR:TAG.
+    #[arg(long, short)]
+    pub output: String,
+}
+
+/// `sealcraft squash`.
+#[derive(Debug, Args)]
+pub struct SquashArgs {
+    /// The image: oci:DIR[:TAG].
+    pub image: String,
+    /// Where the squashed image goes: oci:DIR:TAG.
+    #[arg(long, short)]
+    pub output: String,
+    /// The architecture to pick from an index.
+    #[arg(long)]
+    pub arch: Option<String>,
+}

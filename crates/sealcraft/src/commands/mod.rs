@@ -1,0 +1,6 @@
+//! One module per command, each exporting a function named after its verb.
+
+pub(crate) mod assemble;
+pub(crate) mod image;
+pub(crate) mod run;
+pub(crate) mod squash;
