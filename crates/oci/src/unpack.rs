@@ -119,6 +119,14 @@ impl Unpacker<'_> {
         }
     }
 
+    /// An error while reading the layer stream: a limit of ours, or a broken stream.
+    fn stream_error(&self, meta: &EntryMeta, source: io::Error) -> Error {
+        if source.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return crate::layout::io_to_error(source, "unpacking", &self.target);
+        }
+        self.io(meta)(source)
+    }
+
     fn io(&self, meta: &EntryMeta) -> impl FnOnce(io::Error) -> Error {
         let (layer, entry, target) = (self.layer.clone(), meta.display_path(), self.target.clone());
         move |source| Error::UnpackIo {
@@ -223,7 +231,7 @@ impl Unpacker<'_> {
                     .open(&full)
                     .map_err(self.io(meta))?;
                 let copied = io::copy(&mut data.take(meta.size), &mut file)
-                    .map_err(|source| crate::layout::io_to_error(source, "unpacking", &full))?;
+                    .map_err(|source| self.stream_error(meta, source))?;
                 if copied != meta.size {
                     return Err(self.io(meta)(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
