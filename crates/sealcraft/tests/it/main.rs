@@ -1,0 +1,9 @@
+//! Integration tests: the real binary against real readers (skopeo, umoci, runc).
+
+mod assemble;
+mod errors;
+mod import;
+mod run;
+mod runtime;
+mod squash;
+mod support;

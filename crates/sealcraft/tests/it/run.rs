@@ -1,0 +1,123 @@
+use std::fs;
+
+use crate::support::{make_base, run_tool, sealcraft};
+
+#[test]
+fn run_writes_a_complete_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let base_digest = make_base(&dir.path().join("base"));
+    fs::write(dir.path().join("tool"), b"#!/bin/sh\n").unwrap();
+    let config = dir.path().join("sealcraft.toml");
+    fs::write(
+        &config,
+        format!(
+            "[project]\nname = \"svc\"\nversion = \"2.0.1\"\nregistry = \"registry.example.com/team\"\narchitectures = [\"amd64\"]\n\n[base]\nimage = \"oci:base:base@{base_digest}\"\n\n[user]\nname = \"svc\"\nuid = 2000\n\n[[files]]\nsource = \"tool\"\ndestination = \"/usr/local/bin/tool\"\nmode = \"0755\"\n\n[config]\nentrypoint = [\"/usr/local/bin/tool\"]\n"
+        ),
+    )
+    .unwrap();
+    let output = sealcraft(
+        &["run", "--config", &config.display().to_string(), "--json"],
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_dir = dir.path().join("out/svc-2.0.1-amd64");
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["image"], "registry.example.com/team/svc:2.0.1-amd64");
+    let stages: Vec<&str> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| stage["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["preflight", "build", "squash"]);
+    let build = &record["stages"][1];
+    assert!(
+        build["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|input| input["digest"] == base_digest.as_str())
+    );
+    assert!(
+        build["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|input| input["name"].as_str().unwrap().ends_with("/tool"))
+    );
+    let digest = record["digest"].as_str().unwrap();
+    assert_eq!(record["stages"][2]["outputs"][0]["digest"], digest);
+
+    // The final tag is readable by skopeo and names the same digest.
+    let inspect: serde_json::Value = serde_json::from_str(&run_tool(
+        "skopeo",
+        &[
+            "inspect",
+            &format!("oci:{}:2.0.1-amd64", run_dir.join("oci").display()),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(inspect["Digest"], digest);
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 1);
+
+    // Events: started/completed per stage with durations, image size and layer count.
+    let events: Vec<serde_json::Value> = fs::read_to_string(run_dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let run_id = record["run_id"].as_str().unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|event| event["run_id"] == run_id && event["time"].is_string())
+    );
+    for stage in ["preflight", "build", "squash"] {
+        let completed = events
+            .iter()
+            .find(|event| event["stage"] == stage && event["event"] == "completed")
+            .unwrap_or_else(|| panic!("no completed event for {stage}"));
+        assert!(completed["fields"]["duration_ms"].is_u64());
+    }
+    let squash = events
+        .iter()
+        .find(|event| event["stage"] == "squash" && event["event"] == "completed")
+        .unwrap();
+    assert!(
+        squash["fields"]["size_before_bytes"].is_u64()
+            && squash["fields"]["size_after_bytes"].is_u64()
+    );
+    assert_eq!(squash["fields"]["layers"], 1);
+    assert_eq!(events.last().unwrap()["event"], "completed");
+}
+
+#[test]
+fn a_failed_run_is_recorded_as_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let base_digest = make_base(&dir.path().join("base"));
+    let config = dir.path().join("sealcraft.toml");
+    // The image user names nobody in the image's /etc/passwd: the build stage fails.
+    fs::write(
+        &config,
+        format!("[project]\nname = \"svc\"\nversion = \"1\"\nregistry = \"registry.example.com\"\narchitectures = [\"amd64\"]\n[base]\nimage = \"oci:base:base@{base_digest}\"\n[config]\nuser = \"ghost\"\n"),
+    )
+    .unwrap();
+    let output = sealcraft(&["run", "--config", &config.display().to_string()], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("out/svc-1-amd64/run.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["status"], "failed");
+    assert!(
+        record["error"].as_str().unwrap().contains("ghost"),
+        "{}",
+        record["error"]
+    );
+    assert!(record["digest"].is_null());
+}

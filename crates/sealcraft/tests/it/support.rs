@@ -1,0 +1,255 @@
+//! Shared helpers: running the binary, making test images, and reading
+//! unpacked trees through independent tools (umoci, skopeo).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sealcraft_oci::image::{LayerOptions, commit_image, rfc3339, write_layer};
+use sealcraft_oci::layer::{EntryKind, EntryMeta};
+use sealcraft_oci::layout::Layout;
+use sealcraft_oci::manifest::{Descriptor, HistoryEntry, ImageConfig, RuntimeConfig};
+use sha2::Digest as _;
+
+pub(crate) const EPOCH: &str = "1700000000";
+
+/// Runs sealcraft with `args`; SOURCE_DATE_EPOCH is fixed unless `env` overrides it.
+pub(crate) fn sealcraft(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sealcraft"));
+    command.args(args).env("SOURCE_DATE_EPOCH", EPOCH);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("sealcraft runs")
+}
+
+/// Runs sealcraft and fails the test unless it exits 0; returns stdout as JSON when `--json` was passed.
+pub(crate) fn sealcraft_ok(args: &[&str]) -> serde_json::Value {
+    let output = sealcraft(args, &[]);
+    assert!(
+        output.status.success(),
+        "sealcraft {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+pub(crate) fn run_tool(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("{program} is needed by this test (scripts/test installs it): {error}")
+        });
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub(crate) enum Item {
+    Dir(&'static str, u32, u64),
+    File(&'static str, u32, u64, &'static [u8]),
+    Symlink(&'static str, &'static str),
+    HardLink(&'static str, &'static str),
+    Whiteout(&'static str),
+    Opaque(&'static str),
+}
+
+fn meta_of(item: &Item) -> (EntryMeta, &'static [u8]) {
+    let owned = |path: &str, kind, mode, owner: u64| EntryMeta {
+        uid: owner,
+        gid: owner,
+        mtime: 1_600_000_000,
+        ..EntryMeta::new(path, kind, mode)
+    };
+    match item {
+        Item::Dir(path, mode, owner) => (owned(path, EntryKind::Directory, *mode, *owner), b""),
+        Item::File(path, mode, owner, content) => (
+            EntryMeta {
+                size: content.len() as u64,
+                ..owned(path, EntryKind::File, *mode, *owner)
+            },
+            content,
+        ),
+        Item::Symlink(path, target) => (
+            owned(path, EntryKind::Symlink(PathBuf::from(target)), 0o777, 0),
+            b"",
+        ),
+        Item::HardLink(path, target) => (
+            owned(path, EntryKind::HardLink(PathBuf::from(target)), 0o644, 0),
+            b"",
+        ),
+        Item::Whiteout(path) => (EntryMeta::new(*path, EntryKind::Whiteout, 0), b""),
+        Item::Opaque(path) => (EntryMeta::new(*path, EntryKind::OpaqueWhiteout, 0), b""),
+    }
+}
+
+/// Writes an image of the given layers (items in tar order) with a config
+/// that sets every runtime field, and tags it.
+pub(crate) fn make_image(layout_dir: &Path, tag: &str, layers: &[Vec<Item>]) -> Descriptor {
+    let layout = Layout::open_or_create(layout_dir).unwrap();
+    let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut history = Vec::new();
+    for (index, items) in layers.iter().enumerate() {
+        let written = write_layer(&layout, &LayerOptions::default(), |writer| {
+            for item in items {
+                let (meta, content) = meta_of(item);
+                writer.append(&meta, &mut &content[..])?;
+            }
+            Ok(items.len() as u64)
+        })
+        .unwrap();
+        descriptors.push(written.descriptor);
+        diff_ids.push(written.diff_id);
+        history.push(HistoryEntry {
+            created: Some(rfc3339(1_600_000_000)),
+            created_by: Some(format!("layer {index}")),
+            ..HistoryEntry::default()
+        });
+        history.push(HistoryEntry {
+            created_by: Some(format!("config step {index}")),
+            empty_layer: true,
+            ..HistoryEntry::default()
+        });
+    }
+    let mut config = ImageConfig::new("amd64", "linux");
+    config.set_created(&rfc3339(1_600_000_000));
+    config.set_runtime_config(&RuntimeConfig {
+        user: Some("1000:1000".into()),
+        exposed_ports: Some(vec!["8080/tcp".into(), "9090/udp".into()]),
+        env: Some(vec!["PATH=/usr/bin:/bin".into(), "MODE=test".into()]),
+        entrypoint: Some(vec!["/bin/app".into(), "--serve".into()]),
+        cmd: Some(vec!["--port".into(), "8080".into()]),
+        volumes: Some(vec!["/data".into()]),
+        working_dir: Some("/srv".into()),
+        labels: Some(BTreeMap::from([(
+            "org.opencontainers.image.title".into(),
+            "fixture".into(),
+        )])),
+        stop_signal: Some("SIGINT".into()),
+    });
+    config.set_diff_ids(&diff_ids);
+    config.set_history(&history);
+    let descriptor = commit_image(&layout, &config, descriptors, BTreeMap::new()).unwrap();
+    layout.tag(tag, &descriptor).unwrap();
+    descriptor
+}
+
+/// A small base image: passwd, group and a few directories.
+pub(crate) fn make_base(layout_dir: &Path) -> String {
+    let descriptor = make_image(
+        layout_dir,
+        "base",
+        &[vec![
+            Item::Dir("etc", 0o755, 0),
+            Item::File("etc/passwd", 0o644, 0, b"root:x:0:0:root:/root:/bin/sh\n"),
+            Item::File("etc/group", 0o644, 0, b"root:x:0:\n"),
+            Item::Dir("usr", 0o755, 0),
+            Item::Dir("usr/bin", 0o755, 0),
+            Item::File("usr/bin/tool", 0o755, 0, b"#!/bin/sh\necho tool\n"),
+        ]],
+    );
+    descriptor.digest.to_string()
+}
+
+/// One path of an unpacked tree, as the filesystem reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TreeNode {
+    pub(crate) kind: &'static str,
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) content: String,
+}
+
+/// Every path under `root` with type, mode, owner and content (sha256 or link target),
+/// plus the groups of paths that share an inode (hard links).
+pub(crate) fn read_tree(root: &Path) -> (BTreeMap<String, TreeNode>, Vec<Vec<String>>) {
+    let mut nodes = BTreeMap::new();
+    let mut inodes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let metadata = fs::symlink_metadata(&path).unwrap();
+            let file_type = metadata.file_type();
+            let (kind, content) = if file_type.is_symlink() {
+                (
+                    "symlink",
+                    fs::read_link(&path).unwrap().to_string_lossy().into_owned(),
+                )
+            } else if file_type.is_dir() {
+                stack.push(path.clone());
+                ("dir", String::new())
+            } else if file_type.is_file() {
+                if metadata.nlink() > 1 {
+                    inodes
+                        .entry(metadata.ino())
+                        .or_default()
+                        .push(relative.clone());
+                }
+                (
+                    "file",
+                    hex::encode(sha2::Sha256::digest(fs::read(&path).unwrap())),
+                )
+            } else {
+                ("special", String::new())
+            };
+            nodes.insert(
+                relative,
+                TreeNode {
+                    kind,
+                    mode: metadata.mode() & 0o7777,
+                    uid: metadata.uid(),
+                    gid: metadata.gid(),
+                    content,
+                },
+            );
+        }
+    }
+    let mut groups: Vec<Vec<String>> = inodes
+        .into_values()
+        .map(|mut group| {
+            group.sort();
+            group
+        })
+        .collect();
+    groups.sort();
+    (nodes, groups)
+}
+
+/// `umoci unpack` of `oci:DIR:TAG` into `bundle`; returns the rootfs path.
+pub(crate) fn umoci_unpack(layout_dir: &Path, tag: &str, bundle: &Path) -> PathBuf {
+    let image = format!("{}:{tag}", layout_dir.display());
+    run_tool(
+        "umoci",
+        &["unpack", "--image", &image, &bundle.display().to_string()],
+    );
+    bundle.join("rootfs")
+}
+
+/// `skopeo inspect --config` of `oci:DIR:TAG`.
+pub(crate) fn skopeo_config(layout_dir: &Path, tag: &str) -> serde_json::Value {
+    let text = run_tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            &format!("oci:{}:{tag}", layout_dir.display()),
+        ],
+    );
+    serde_json::from_str(&text).unwrap()
+}
