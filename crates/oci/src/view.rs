@@ -221,9 +221,7 @@ impl MergedView {
                 size: meta.size,
             }),
             EntryKind::HardLink(target) => {
-                let target_node = self.nodes.get(target).filter(|node| {
-                    node.content.is_some() || !matches!(node.meta.kind, EntryKind::Directory)
-                });
+                let target_node = self.nodes.get(target);
                 match target_node {
                     Some(node) if node.meta.kind == EntryKind::Directory => {
                         return Err(hostile(
