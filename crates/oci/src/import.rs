@@ -21,7 +21,7 @@ use crate::layout::Layout;
 use crate::manifest::{
     self, Descriptor, HistoryEntry, ImageConfig, Index, Manifest, RuntimeConfig, media_type,
 };
-use crate::view::MergedView;
+use crate::view::{ContentReader, MergedView};
 
 /// Settings for an import.
 #[derive(Debug, Clone)]
@@ -319,7 +319,7 @@ impl Archive {
         })
     }
 
-    fn member(&self, name: &str) -> Result<MemberReader<'_>> {
+    fn member(&self, name: &str) -> Result<ContentReader<'_>> {
         let (offset, size) = self
             .members
             .get(name.trim_start_matches("./"))
@@ -328,11 +328,7 @@ impl Archive {
                 archive: self.path.clone(),
                 reason: format!("missing member {name:?}"),
             })?;
-        Ok(MemberReader {
-            file: &self.file,
-            position: offset,
-            remaining: size,
-        })
+        Ok(ContentReader::new(&self.file, offset, size))
     }
 
     fn member_size(&self, name: &str) -> Option<u64> {
@@ -362,33 +358,6 @@ impl BlobSource for Archive {
             descriptor.digest.digest()
         );
         Ok(Box::new(self.member(&name)?))
-    }
-}
-
-struct MemberReader<'a> {
-    file: &'a File,
-    position: u64,
-    remaining: u64,
-}
-
-impl Read for MemberReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        if want == 0 {
-            return Ok(0);
-        }
-        let count = self.file.read_at(&mut buf[..want], self.position)?;
-        if count == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "archive member ended early",
-            ));
-        }
-        self.position += count as u64;
-        self.remaining -= count as u64;
-        Ok(count)
     }
 }
 

@@ -441,11 +441,23 @@ fn hostile(layer: &str, meta: &EntryMeta, problem: EntryProblem) -> Error {
     }
 }
 
-/// Reads a file's bytes from a layer spool with positioned reads.
+/// Reads a byte range of a file with positioned reads (a file's bytes in a
+/// layer spool, a member of an archive).
 pub struct ContentReader<'a> {
     file: &'a File,
     position: u64,
     remaining: u64,
+}
+
+impl<'a> ContentReader<'a> {
+    /// Reads `length` bytes of `file` starting at `offset`.
+    pub fn new(file: &'a File, offset: u64, length: u64) -> Self {
+        Self {
+            file,
+            position: offset,
+            remaining: length,
+        }
+    }
 }
 
 impl Read for ContentReader<'_> {

@@ -489,18 +489,51 @@ fn every_compression_reads_back_through_the_merged_view() {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::open_or_create(dir.path()).unwrap();
     for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
-        let written = write_layer(&layout, &LayerOptions { compression, ..LayerOptions::default() }, |writer| {
-            writer.append(&EntryMeta::new("etc", EntryKind::Directory, 0o755), &mut std::io::empty())?;
-            let file = EntryMeta { size: 5, ..EntryMeta::new("etc/os-release", EntryKind::File, 0o644) };
-            writer.append(&file, &mut &b"ID=x\n"[..])?;
-            writer.append(&EntryMeta::new("os-release", EntryKind::Symlink("etc/os-release".into()), 0o777), &mut std::io::empty())?;
-            Ok(3)
-        })
+        let written = write_layer(
+            &layout,
+            &LayerOptions {
+                compression,
+                ..LayerOptions::default()
+            },
+            |writer| {
+                writer.append(
+                    &EntryMeta::new("etc", EntryKind::Directory, 0o755),
+                    &mut std::io::empty(),
+                )?;
+                let file = EntryMeta {
+                    size: 5,
+                    ..EntryMeta::new("etc/os-release", EntryKind::File, 0o644)
+                };
+                writer.append(&file, &mut &b"ID=x\n"[..])?;
+                writer.append(
+                    &EntryMeta::new(
+                        "os-release",
+                        EntryKind::Symlink("etc/os-release".into()),
+                        0o777,
+                    ),
+                    &mut std::io::empty(),
+                )?;
+                Ok(3)
+            },
+        )
         .unwrap();
-        assert_eq!(written.descriptor.media_type, compression.layer_media_type());
+        assert_eq!(
+            written.descriptor.media_type,
+            compression.layer_media_type()
+        );
         let mut view = MergedView::empty();
-        view.add_layer(&layout, &written.descriptor, Some(written.diff_id.as_ref()), &LayerLimits::default()).unwrap();
-        assert_eq!(view.read("/os-release").unwrap(), b"ID=x\n", "{compression:?}");
+        view.add_layer(
+            &layout,
+            &written.descriptor,
+            Some(written.diff_id.as_ref()),
+            &LayerLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            view.read("/os-release").unwrap(),
+            b"ID=x\n",
+            "{compression:?}"
+        );
         assert_eq!(view.len(), 3);
     }
 }
