@@ -1,0 +1,48 @@
+/// Errors of signing and verification. None of them carries a password or key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file is not a key file sealcraft can read.
+    #[error("not a cosign key file: {reason}")]
+    NotAKeyFile {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The PEM label is not one of the cosign labels.
+    #[error(
+        "unsupported PEM type {label:?}: expected ENCRYPTED COSIGN PRIVATE KEY or ENCRYPTED SIGSTORE PRIVATE KEY (import plain keys with `sealcraft key import`)"
+    )]
+    UnsupportedKeyLabel {
+        /// The label found.
+        label: String,
+    },
+    /// Decryption failed: the password is wrong (or the file was altered).
+    #[error("wrong password for the private key (decryption failed)")]
+    WrongPassword,
+    /// Encoding a key failed.
+    #[error("encoding the key failed")]
+    KeyEncoding,
+    /// A signature is malformed or does not verify.
+    #[error("invalid signature: {reason}")]
+    BadSignature {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A signature or attestation document is malformed.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What document.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Nothing verified.
+    #[error("{0}")]
+    NotVerified(String),
+    /// An OCI document could not be built.
+    #[error(transparent)]
+    Oci(#[from] sealcraft_oci::Error),
+}
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
