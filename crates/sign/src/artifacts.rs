@@ -109,7 +109,7 @@ pub fn sign_image(
     annotations: &BTreeMap<String, String>,
     existing: Option<&Manifest>,
 ) -> Result<ArtifactManifest> {
-    let payload = SimpleSigning::new(reference, &digest.to_string(), annotations).to_bytes();
+    let payload = SimpleSigning::new(reference, digest.as_ref(), annotations).to_bytes();
     let payload_digest = sha256_of(&payload);
     let public = key.public_key();
     let mut layers: Vec<Descriptor> = existing
