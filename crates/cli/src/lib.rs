@@ -40,6 +40,68 @@ pub enum Command {
     Assemble(AssembleArgs),
     /// Squash all layers of an image into one, keeping every config field.
     Squash(SquashArgs),
+    /// Manage cosign-compatible signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Sign a file like `cosign sign-blob --key` (base64 signature on stdout).
+    SignBlob(SignBlobArgs),
+    /// Verify a file's signature like `cosign verify-blob --key`.
+    VerifyBlob(VerifyBlobArgs),
+}
+
+/// Where the private key password comes from: `COSIGN_PASSWORD`, or a reference.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the key password from env:NAME or file:PATH instead of COSIGN_PASSWORD.
+    #[arg(long, value_name = "REF")]
+    pub password_from: Option<String>,
+}
+
+/// `sealcraft key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write a new key pair: cosign.key (encrypted) and cosign.pub.
+    Generate(KeyGenerateArgs),
+}
+
+/// `sealcraft key generate`.
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// Where to write cosign.key and cosign.pub.
+    #[arg(long, default_value = ".")]
+    pub output_dir: PathBuf,
+    /// The password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `sealcraft sign-blob`.
+#[derive(Debug, Args)]
+pub struct SignBlobArgs {
+    /// The private key (cosign.key).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Also write the signature to this file.
+    #[arg(long)]
+    pub output_signature: Option<PathBuf>,
+    /// The password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// The file to sign.
+    pub file: PathBuf,
+}
+
+/// `sealcraft verify-blob`.
+#[derive(Debug, Args)]
+pub struct VerifyBlobArgs {
+    /// The public key (cosign.pub).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The signature file (base64).
+    #[arg(long)]
+    pub signature: PathBuf,
+    /// The signed file.
+    pub file: PathBuf,
 }
 
 /// `sealcraft run`.

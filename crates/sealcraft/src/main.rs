@@ -9,7 +9,7 @@ mod settings;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sealcraft_cli::{Cli, Command, ImageCommand};
+use sealcraft_cli::{Cli, Command, ImageCommand, KeyCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,11 +21,17 @@ fn main() -> ExitCode {
         Command::Image(ImageCommand::Gc(args)) => commands::image::gc(args, &printer),
         Command::Assemble(args) => commands::assemble::assemble(args, &printer),
         Command::Squash(args) => commands::squash::squash(args, &printer),
+        Command::Key(KeyCommand::Generate(args)) => commands::key::generate(args, &printer),
+        Command::SignBlob(args) => commands::blob::sign_blob(args, &printer),
+        Command::VerifyBlob(args) => commands::blob::verify_blob(args, &printer),
     };
     match result {
-        // Exit code 1 is reserved for gates (tests, vulnerabilities, policy)
-        // saying no; no command here has a gate yet.
         Ok(()) => ExitCode::SUCCESS,
+        // A check that ran and said no (a signature that does not verify) is exit 1.
+        Err(error) if error.downcast_ref::<output::Rejected>().is_some() => {
+            printer.error(&error);
+            ExitCode::from(1)
+        }
         Err(error) => {
             printer.error(&error);
             ExitCode::from(2)

@@ -13,6 +13,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sealcraft_pipeline::events::{Event, Reporter};
 use serde::Serialize;
 
+/// A check ran and said no: the command exits 1 rather than 2.
+#[derive(Debug)]
+pub(crate) struct Rejected(pub(crate) String);
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
 /// Decides what goes where.
 pub(crate) struct Printer {
     json: bool,
@@ -35,6 +47,11 @@ impl Printer {
                 eprintln!("{line}");
             }
         }
+    }
+
+    /// Data on stdout whatever the mode (a signature, for instance).
+    pub(crate) fn data(&self, text: &str) {
+        println!("{text}");
     }
 
     /// An error with its causes, on stderr.

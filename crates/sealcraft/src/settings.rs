@@ -53,3 +53,38 @@ pub(crate) fn output_layout(name: &str) -> Result<(Layout, String)> {
         other => bail!("{other}: outputs are OCI layouts (oci:DIR:TAG)"),
     }
 }
+
+/// The private key password: `--password-from REF`, else `COSIGN_PASSWORD`
+/// (set but empty is a valid, empty password, as in cosign).
+pub(crate) fn key_password(password_from: Option<&str>) -> Result<sealcraft_secrets::Secret> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    match password_from {
+        Some(reference) => Ok(sealcraft_secrets::SecretRef::parse(reference)?.resolve(lookup)?),
+        None => match std::env::var("COSIGN_PASSWORD") {
+            Ok(value) => Ok(sealcraft_secrets::Secret::new(value)),
+            Err(_) => bail!(
+                "no key password: set COSIGN_PASSWORD or pass --password-from env:NAME|file:PATH"
+            ),
+        },
+    }
+}
+
+/// Reads and decrypts a cosign private key file.
+pub(crate) fn load_private_key(
+    path: &std::path::Path,
+    password_from: Option<&str>,
+) -> Result<sealcraft_sign::keys::PrivateKey> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the private key {}", path.display()))?;
+    let password = key_password(password_from)?;
+    sealcraft_sign::keys::PrivateKey::from_encrypted_pem(&pem, &password)
+        .with_context(|| format!("loading the private key {}", path.display()))
+}
+
+/// Reads a public key file.
+pub(crate) fn load_public_key(path: &std::path::Path) -> Result<sealcraft_sign::keys::PublicKey> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the public key {}", path.display()))?;
+    sealcraft_sign::keys::PublicKey::from_pem(&pem)
+        .with_context(|| format!("loading the public key {}", path.display()))
+}

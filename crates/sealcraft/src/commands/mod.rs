@@ -1,6 +1,8 @@
 //! One module per command, each exporting a function named after its verb.
 
 pub(crate) mod assemble;
+pub(crate) mod blob;
 pub(crate) mod image;
+pub(crate) mod key;
 pub(crate) mod run;
 pub(crate) mod squash;

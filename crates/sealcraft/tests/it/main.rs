@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against real readers (skopeo, umoci, runc).
 
 mod assemble;
+mod blobs;
 mod errors;
 mod import;
 mod run;

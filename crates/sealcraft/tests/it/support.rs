@@ -253,3 +253,20 @@ pub(crate) fn skopeo_config(layout_dir: &Path, tag: &str) -> serde_json::Value {
     );
     serde_json::from_str(&text).unwrap()
 }
+
+/// The reference cosign: `SEALCRAFT_COSIGN` (scripts/test installs it) or `cosign` on PATH.
+pub(crate) fn cosign(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let program = std::env::var("SEALCRAFT_COSIGN").unwrap_or_else(|_| "cosign".to_owned());
+    let mut command = Command::new(&program);
+    // cosign keeps a TUF cache in $HOME; keep it in the test's directory.
+    command
+        .args(args)
+        .env("HOME", home)
+        .env_remove("COSIGN_PASSWORD");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap_or_else(|error| {
+        panic!("{program} is needed by this test (scripts/test installs it): {error}")
+    })
+}

@@ -1,0 +1,35 @@
+use anyhow::{Context, Result};
+use sealcraft_cli::{SignBlobArgs, VerifyBlobArgs};
+use serde_json::json;
+
+use crate::output::{Printer, Rejected};
+use crate::settings::{load_private_key, load_public_key};
+
+pub(crate) fn sign_blob(args: &SignBlobArgs, printer: &Printer) -> Result<()> {
+    let content =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let key = load_private_key(&args.key, args.password.password_from.as_deref())?;
+    let signature = sealcraft_sign::sign_blob(&key, &content);
+    if let Some(path) = &args.output_signature {
+        std::fs::write(path, format!("{signature}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    printer.data(&signature);
+    Ok(())
+}
+
+pub(crate) fn verify_blob(args: &VerifyBlobArgs, printer: &Printer) -> Result<()> {
+    let content =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let signature = std::fs::read_to_string(&args.signature)
+        .with_context(|| format!("reading {}", args.signature.display()))?;
+    let key = load_public_key(&args.key)?;
+    if let Err(error) = sealcraft_sign::verify_blob(&key, &content, &signature) {
+        return Err(Rejected(format!("{}: {error}", args.file.display())).into());
+    }
+    printer.result(
+        &json!({"verified": true, "file": args.file}),
+        &["Verified OK".to_owned()],
+    );
+    Ok(())
+}
