@@ -212,7 +212,8 @@ fn key_errors_are_clear_and_exit_2() {
     let blob = dir.path().join("b");
     fs::write(&blob, b"x").unwrap();
     let key = keys.join("cosign.key").display().to_string();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![
                 "sign-blob".into(),
