@@ -47,6 +47,67 @@ pub enum Command {
     SignBlob(SignBlobArgs),
     /// Verify a file's signature like `cosign verify-blob --key`.
     VerifyBlob(VerifyBlobArgs),
+    /// Sign an image, then push it: signature first, image, tag, attestations.
+    Publish(PublishArgs),
+    /// Verify an image's signature (and attestations) with a public key.
+    Verify(VerifyArgs),
+}
+
+/// How to reach registries.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP to this registry (HOST:PORT); repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub allow_http: Vec<String>,
+    /// Trust the CAs in this PEM file instead of the built-in roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Registry user name (otherwise ~/.docker/config.json is consulted).
+    #[arg(long)]
+    pub registry_username: Option<String>,
+    /// Registry password from env:NAME or file:PATH.
+    #[arg(long, value_name = "REF", requires = "registry_username")]
+    pub registry_password_from: Option<String>,
+}
+
+/// `sealcraft publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The image: oci:DIR[:TAG].
+    pub image: String,
+    /// Where to: HOST/REPO:TAG or oci:DIR:TAG.
+    pub destination: String,
+    /// The private key (cosign.key).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The key password source.
+    #[command(flatten)]
+    pub password: PasswordArgs,
+    /// Attach an attestation: TYPE=PREDICATE_FILE (TYPE: slsaprovenance1, cyclonedx, spdx, vuln or a URI); repeatable.
+    #[arg(long, value_name = "TYPE=FILE")]
+    pub attestation: Vec<String>,
+    /// A claim in the signature payload: KEY=VALUE; repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub annotation: Vec<String>,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `sealcraft verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The image: HOST/REPO:TAG[@DIGEST] or oci:DIR:TAG.
+    pub image: String,
+    /// The public key (cosign.pub).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Also verify attestations of this type (slsaprovenance, slsaprovenance1, cyclonedx, spdx, vuln or a URI).
+    #[arg(long)]
+    pub attestation_type: Option<String>,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// Where the private key password comes from: `COSIGN_PASSWORD`, or a reference.

@@ -35,6 +35,18 @@ pub enum Error {
     /// Assembly failed.
     #[error(transparent)]
     Build(#[from] sealcraft_build::Error),
+    /// Talking to the registry failed.
+    #[error(transparent)]
+    Registry(#[from] sealcraft_registry::Error),
+    /// Signing failed.
+    #[error(transparent)]
+    Sign(#[from] sealcraft_sign::Error),
+    /// The registry stored something other than what was signed.
+    #[error("publish failed: {reason}")]
+    Published {
+        /// What went wrong.
+        reason: String,
+    },
     /// A stage failed; the run record says so.
     #[error("stage {stage} failed")]
     Stage {

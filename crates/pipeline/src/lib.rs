@@ -8,6 +8,7 @@
 mod error;
 pub mod events;
 pub mod plan;
+pub mod publish;
 pub mod run;
 
 pub use error::{Error, Result};

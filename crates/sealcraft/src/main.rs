@@ -24,6 +24,8 @@ fn main() -> ExitCode {
         Command::Key(KeyCommand::Generate(args)) => commands::key::generate(args, &printer),
         Command::SignBlob(args) => commands::blob::sign_blob(args, &printer),
         Command::VerifyBlob(args) => commands::blob::verify_blob(args, &printer),
+        Command::Publish(args) => commands::publish::publish(args, &printer),
+        Command::Verify(args) => commands::publish::verify(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

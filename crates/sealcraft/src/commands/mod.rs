@@ -4,5 +4,6 @@ pub(crate) mod assemble;
 pub(crate) mod blob;
 pub(crate) mod image;
 pub(crate) mod key;
+pub(crate) mod publish;
 pub(crate) mod run;
 pub(crate) mod squash;
