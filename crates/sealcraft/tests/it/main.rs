@@ -4,6 +4,8 @@ mod assemble;
 mod blobs;
 mod errors;
 mod import;
+mod publish;
+mod registry;
 mod run;
 mod runtime;
 mod squash;
