@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use crate::support::{cosign, sealcraft};
+use crate::support::{ErrorCase, cosign, sealcraft};
 
 fn ok(output: &std::process::Output, what: &str) -> String {
     assert!(
@@ -212,8 +212,7 @@ fn key_errors_are_clear_and_exit_2() {
     let blob = dir.path().join("b");
     fs::write(&blob, b"x").unwrap();
     let key = keys.join("cosign.key").display().to_string();
-    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
-    let cases: Vec<Case<'_>> = vec![
+    let cases: Vec<ErrorCase<'_>> = vec![
         (
             vec![
                 "sign-blob".into(),

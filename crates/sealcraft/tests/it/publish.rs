@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::registry::{PASSWORD, TestRegistry, USER};
-use crate::support::{Item, cosign, make_image, sealcraft};
+use crate::support::{ErrorCase, Item, cosign, make_image, sealcraft};
 
 const KEY_PASSWORD: &str = "key-pass-for-tests";
 
@@ -466,7 +466,7 @@ fn publish_failures_are_clear_and_never_leave_an_unsigned_tag() {
         args
     };
     let ca = registry.ca.display().to_string();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<ErrorCase<'_>> = vec![
         (
             with(&tls_args(&registry)),
             vec![

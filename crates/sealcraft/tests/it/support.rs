@@ -15,6 +15,9 @@ use sha2::Digest as _;
 
 pub(crate) const EPOCH: &str = "1700000000";
 
+/// One error case: arguments, environment, and text the error must contain.
+pub(crate) type ErrorCase<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+
 /// Runs sealcraft with `args`; SOURCE_DATE_EPOCH is fixed unless `env` overrides it.
 pub(crate) fn sealcraft(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sealcraft"));
