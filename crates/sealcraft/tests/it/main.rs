@@ -10,3 +10,4 @@ mod run;
 mod runtime;
 mod squash;
 mod support;
+mod token;

@@ -111,6 +111,11 @@ impl TestRegistry {
         Self::start(true, Some(""))
     }
 
+    /// TLS with the given `auth:` section (token auth).
+    pub(crate) fn tls_with_auth_section(auth: &str) -> Self {
+        Self::start(true, Some(auth))
+    }
+
     /// Plain HTTP, no auth.
     pub(crate) fn plain() -> Self {
         Self::start(false, None)
