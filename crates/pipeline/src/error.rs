@@ -47,6 +47,9 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// The signing key could not be loaded.
+    #[error("loading the signing key")]
+    Key(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stage failed; the run record says so.
     #[error("stage {stage} failed")]
     Stage {

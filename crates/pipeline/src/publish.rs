@@ -196,6 +196,14 @@ impl Destination<'_> {
     }
 }
 
+/// A function that returns the signing key.
+pub type KeyLoader<'a> = &'a (
+        dyn Fn() -> std::result::Result<PrivateKey, Box<dyn std::error::Error + Send + Sync>> + Sync
+    );
+
+/// Blob uploads that run at once.
+const PARALLEL_UPLOADS: usize = 4;
+
 /// What to publish.
 pub struct PublishRequest<'a> {
     /// The layout holding the image.
@@ -204,8 +212,9 @@ pub struct PublishRequest<'a> {
     pub image: Descriptor,
     /// The tag to publish under.
     pub tag: String,
-    /// The signing key.
-    pub key: &'a PrivateKey,
+    /// Loads the signing key. It runs on its own thread while the blobs
+    /// upload, since decrypting a key file (scrypt) takes a noticeable time.
+    pub key: KeyLoader<'a>,
     /// Extra claims in the signature payload.
     pub annotations: BTreeMap<String, String>,
     /// Attestations: predicate type URI and predicate.
@@ -241,23 +250,73 @@ pub fn publish(
 ) -> Result<PublishReport> {
     let mut steps = Vec::new();
     let manifest_bytes = request.source.read_blob(&request.image)?;
-    if media_type::is_index(&request.image.media_type) {
+    let images: Vec<Descriptor> = if media_type::is_index(&request.image.media_type) {
         let index: Index = sealcraft_oci::manifest::from_blob(
             "image index",
             &request.image.digest,
             &manifest_bytes,
         )?;
-        for child in &index.manifests {
-            publish_manifest(request, destination, child, None, &mut steps)?;
-        }
+        index.manifests
     } else {
-        push_image_blobs(request, destination, &request.image, &mut steps)?;
+        vec![request.image.clone()]
+    };
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    for image in &images {
+        let manifest = request.source.read_manifest(image)?;
+        for blob in std::iter::once(manifest.config).chain(manifest.layers) {
+            if !blobs.iter().any(|known| known.digest == blob.digest) {
+                blobs.push(blob);
+            }
+        }
+    }
+    // Blobs alone make no image visible, so they go first, in parallel, while the key is decrypted.
+    let key = std::thread::scope(|scope| {
+        let key_thread = scope.spawn(|| (request.key)());
+        let workers: Vec<_> = (0..PARALLEL_UPLOADS.min(blobs.len()))
+            .map(|worker| {
+                let blobs = &blobs;
+                scope.spawn(move || -> Result<()> {
+                    for blob in blobs.iter().skip(worker).step_by(PARALLEL_UPLOADS) {
+                        destination.push_blob(request.source, blob)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut outcome = Ok(());
+        for worker in workers {
+            let result = worker.join().unwrap_or_else(|_| {
+                Err(Error::Published {
+                    reason: "a blob upload thread panicked".into(),
+                })
+            });
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        let key = key_thread
+            .join()
+            .unwrap_or_else(|_| Err("loading the key panicked".into()))
+            .map_err(Error::Key);
+        outcome.and(key)
+    })?;
+    steps.push(PublishStep {
+        what: "blobs".into(),
+        reference: format!("{} blobs", blobs.len()),
+        digest: request.image.digest.to_string(),
+    });
+    if images.len() > 1 || images[0].digest != request.image.digest {
+        for child in &images {
+            let bytes = request.source.read_blob(child)?;
+            publish_manifest(request, &key, destination, child, &bytes, &mut steps)?;
+        }
     }
     publish_manifest(
         request,
+        &key,
         destination,
         &request.image,
-        Some(&manifest_bytes),
+        &manifest_bytes,
         &mut steps,
     )?;
     destination.put_manifest(&request.tag, &request.image.media_type, &manifest_bytes)?;
@@ -281,7 +340,7 @@ pub fn publish(
                 predicate_type,
                 predicate.clone(),
             );
-            let artifact = attest_image(request.key, &statement, current.as_ref())?;
+            let artifact = attest_image(&key, &statement, current.as_ref())?;
             current = Some(artifact.manifest.clone());
             // Each step's blobs hold only its own new envelope (and a config); keep them all.
             new_blobs.extend(artifact.blobs.iter().cloned());
@@ -321,45 +380,19 @@ pub fn publish(
     })
 }
 
-fn push_image_blobs(
-    request: &PublishRequest<'_>,
-    destination: &Destination<'_>,
-    image: &Descriptor,
-    steps: &mut Vec<PublishStep>,
-) -> Result<()> {
-    let manifest = request.source.read_manifest(image)?;
-    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
-        destination.push_blob(request.source, blob)?;
-    }
-    steps.push(PublishStep {
-        what: "blobs".into(),
-        reference: format!("{} blobs", manifest.layers.len() + 1),
-        digest: image.digest.to_string(),
-    });
-    Ok(())
-}
-
 /// Signs one manifest, pushes the signature, then the manifest by digest.
 fn publish_manifest(
     request: &PublishRequest<'_>,
+    key: &PrivateKey,
     destination: &Destination<'_>,
     image: &Descriptor,
-    bytes: Option<&[u8]>,
+    bytes: &[u8],
     steps: &mut Vec<PublishStep>,
 ) -> Result<()> {
-    let owned;
-    let bytes = match bytes {
-        Some(bytes) => bytes,
-        None => {
-            push_image_blobs(request, destination, image, steps)?;
-            owned = request.source.read_blob(image)?;
-            &owned
-        }
-    };
     let signature_tag = signature_tag(&image.digest);
     let existing = destination.existing_artifact(&signature_tag)?;
     let signature = sign_image(
-        request.key,
+        key,
         &destination.identity(&request.tag),
         &image.digest,
         &request.annotations,

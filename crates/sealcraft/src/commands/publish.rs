@@ -155,7 +155,10 @@ pub(crate) fn publish(args: &PublishArgs, printer: &Printer) -> Result<()> {
     let image = source
         .resolve(tag.as_deref())
         .with_context(|| format!("resolving {}", args.image))?;
-    let key = load_private_key(&args.key, args.password.password_from.as_deref())?;
+    let load_key = || {
+        load_private_key(&args.key, args.password.password_from.as_deref())
+            .map_err(|error| format!("{error:#}").into())
+    };
     let mut annotations = BTreeMap::new();
     for annotation in &args.annotation {
         let (name, value) = annotation
@@ -178,7 +181,7 @@ pub(crate) fn publish(args: &PublishArgs, printer: &Printer) -> Result<()> {
         source: &source,
         image: image.clone(),
         tag,
-        key: &key,
+        key: &load_key,
         annotations: annotations.clone(),
         attestations: attestations.clone(),
     };
