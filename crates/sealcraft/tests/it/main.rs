@@ -2,6 +2,7 @@
 
 mod assemble;
 mod blobs;
+mod client;
 mod errors;
 mod import;
 mod publish;

@@ -550,3 +550,164 @@ fn publish_failures_are_clear_and_never_leave_an_unsigned_tag() {
     );
     let _ = Path::new(&ca);
 }
+
+#[test]
+fn an_oci_layout_is_a_destination_too() {
+    let fixture = fixture();
+    let target = fixture.dir.path().join("published");
+    let destination = format!("oci:{}:release", target.display());
+    let provenance = format!(
+        "slsaprovenance1={}",
+        fixture.dir.path().join("provenance.json").display()
+    );
+    ok(
+        &sealcraft(
+            &[
+                "publish",
+                &fixture.image,
+                &destination,
+                "--key",
+                &fixture.key,
+                "--attestation",
+                &provenance,
+            ],
+            &[("COSIGN_PASSWORD", KEY_PASSWORD)],
+        ),
+        "publish to a layout",
+    );
+    ok(
+        &sealcraft(
+            &[
+                "verify",
+                &destination,
+                "--key",
+                &fixture.public,
+                "--attestation-type",
+                "slsaprovenance1",
+            ],
+            &[],
+        ),
+        "verify in the layout",
+    );
+    let hex = fixture.digest.trim_start_matches("sha256:");
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(target.join("index.json")).unwrap()).unwrap();
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .collect();
+    for expected in [
+        "release",
+        &format!("sha256-{hex}.sig"),
+        &format!("sha256-{hex}.att"),
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    crate::support::run_tool(
+        "skopeo",
+        &["inspect", &format!("oci:{}:release", target.display())],
+    );
+}
+
+#[test]
+fn an_image_index_is_signed_with_every_platform_image() {
+    use sealcraft_oci::layout::Layout;
+    use sealcraft_oci::manifest::{Index, Platform, media_type};
+
+    let registry = TestRegistry::plain();
+    let fixture = fixture();
+    let layout_dir = fixture.dir.path().join("multi");
+    let amd64 = make_image(
+        &layout_dir,
+        "amd64",
+        &[vec![Item::File("arch", 0o644, 0, b"amd64")]],
+    );
+    let arm64 = make_image(
+        &layout_dir,
+        "arm64",
+        &[vec![Item::File("arch", 0o644, 0, b"arm64")]],
+    );
+    let layout = Layout::open(&layout_dir).unwrap();
+    let mut index = Index::new_oci();
+    for (descriptor, architecture) in [(amd64.clone(), "amd64"), (arm64.clone(), "arm64")] {
+        let mut entry = descriptor;
+        entry.annotations.clear();
+        entry.platform = Some(Platform {
+            architecture: architecture.into(),
+            os: "linux".into(),
+            variant: None,
+            os_version: None,
+        });
+        index.manifests.push(entry);
+    }
+    let index_descriptor = layout
+        .put_json("index", media_type::OCI_INDEX, &index)
+        .unwrap();
+    layout.tag("multi", &index_descriptor).unwrap();
+
+    let destination = format!("{}/demo/multi:v1", registry.address);
+    let http = ["--allow-http", registry.address.as_str()];
+    let mut publish = vec!["publish", "--key", fixture.key.as_str()];
+    let image = format!("oci:{}:multi", layout_dir.display());
+    publish.extend([image.as_str(), destination.as_str()]);
+    publish.extend(http);
+    ok(
+        &sealcraft(&publish, &[("COSIGN_PASSWORD", KEY_PASSWORD)]),
+        "publish an index",
+    );
+
+    // The index and each platform image verify, by tag and by digest, in sealcraft and cosign.
+    let by_digest = |digest: &str| format!("{}/demo/multi@{digest}", registry.address);
+    for reference in [
+        destination.clone(),
+        by_digest(&index_descriptor.digest.to_string()),
+        by_digest(&amd64.digest.to_string()),
+        by_digest(&arm64.digest.to_string()),
+    ] {
+        let mut verify = vec![
+            "verify",
+            reference.as_str(),
+            "--key",
+            fixture.public.as_str(),
+        ];
+        verify.extend(http);
+        ok(&sealcraft(&verify, &[]), &format!("verify {reference}"));
+    }
+    ok(
+        &cosign(
+            fixture.dir.path(),
+            &[
+                "verify",
+                "--key",
+                &fixture.public,
+                "--insecure-ignore-tlog=true",
+                "--allow-insecure-registry",
+                "--allow-http-registry",
+                &destination,
+            ],
+            &[],
+        ),
+        "cosign verify of the index",
+    );
+    // Every platform signature was stored before its manifest.
+    let requests = registry.requests();
+    for digest in [&amd64.digest, &arm64.digest, &index_descriptor.digest] {
+        let position = |needle: String| {
+            requests
+                .iter()
+                .position(|line| line.starts_with(&needle))
+                .unwrap_or_else(|| panic!("{needle} missing"))
+        };
+        assert!(
+            position(format!(
+                "PUT /v2/demo/multi/manifests/sha256-{}.sig ",
+                digest.digest()
+            )) < position(format!("PUT /v2/demo/multi/manifests/{digest} "))
+        );
+    }
+}
