@@ -665,9 +665,9 @@ fn an_image_index_is_signed_with_every_platform_image() {
     let by_digest = |digest: &str| format!("{}/demo/multi@{digest}", registry.address);
     for reference in [
         destination.clone(),
-        by_digest(&index_descriptor.digest.to_string()),
-        by_digest(&amd64.digest.to_string()),
-        by_digest(&arm64.digest.to_string()),
+        by_digest(index_descriptor.digest.as_ref()),
+        by_digest(amd64.digest.as_ref()),
+        by_digest(arm64.digest.as_ref()),
     ] {
         let mut verify = vec![
             "verify",
