@@ -36,6 +36,23 @@ struct RawConfig {
     output: RawOutput,
     #[serde(default)]
     build: RawBuild,
+    #[serde(default)]
+    publish: Option<RawPublish>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    key: Spanned<String>,
+    key_password: Option<Spanned<String>>,
+    target: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_http: Vec<String>,
+    ca_bundle: Option<Spanned<String>>,
+    username: Option<String>,
+    password: Option<Spanned<String>>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +166,43 @@ pub struct Plan {
     pub source_date_epoch: i64,
     /// Layer compression.
     pub compression: Compression,
+    /// Signing and publishing, when configured.
+    pub publish: Option<PublishPlan>,
+}
+
+/// Where the image is published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishTarget {
+    /// The registry named by `project.registry`: `host[:port]` and the repository.
+    Registry {
+        /// `host[:port]`.
+        registry: String,
+        /// `namespace/project`.
+        repository: String,
+    },
+    /// An OCI layout directory.
+    Layout(PathBuf),
+}
+
+/// The `[publish]` section: secrets appear only as references (`env:`, `file:`).
+#[derive(Debug, Clone)]
+pub struct PublishPlan {
+    /// Where to.
+    pub target: PublishTarget,
+    /// The cosign private key file.
+    pub key: PathBuf,
+    /// Reference to the key password; `None` means `COSIGN_PASSWORD`.
+    pub key_password: Option<String>,
+    /// Registries reachable over plain HTTP.
+    pub allow_http: Vec<String>,
+    /// CA bundle for the registry's TLS certificate.
+    pub ca_bundle: Option<PathBuf>,
+    /// Registry user name; without it, `~/.docker/config.json` is consulted.
+    pub username: Option<String>,
+    /// Reference to the registry password.
+    pub password: Option<String>,
+    /// Claims added to the signature payload.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The summary of a plan for run records.
@@ -406,18 +460,26 @@ impl Plan {
             .source_date_epoch
             .or(raw.build.source_date_epoch)
             .unwrap_or(0);
+        let registry = raw
+            .project
+            .registry
+            .get_ref()
+            .trim_end_matches('/')
+            .to_owned();
+        let publish = match &raw.publish {
+            None => None,
+            Some(publish) => Some(
+                parse_publish(publish, &registry, &project, &resolve)
+                    .map_err(|(span, key, message)| config_error(Some(span), key, message))?,
+            ),
+        };
 
         Ok(Self {
             config_path: path.to_path_buf(),
             config_digest: sealcraft_oci::digest::sha256_of(text.as_bytes()).to_string(),
             project,
             version,
-            registry: raw
-                .project
-                .registry
-                .get_ref()
-                .trim_end_matches('/')
-                .to_owned(),
+            registry,
             architectures,
             base,
             files,
@@ -427,6 +489,7 @@ impl Plan {
             output_dir: resolve(raw.output.dir.as_deref().unwrap_or("out")),
             source_date_epoch,
             compression,
+            publish,
         })
     }
 
@@ -485,6 +548,106 @@ fn parse_base(
             "{other} is not supported as a base yet; import it into an OCI layout with `sealcraft image import` and name it oci:DIR:TAG@DIGEST"
         )),
     }
+}
+
+type SpannedError = (std::ops::Range<usize>, &'static str, String);
+
+fn parse_publish(
+    raw: &RawPublish,
+    registry: &str,
+    project: &str,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> std::result::Result<PublishPlan, SpannedError> {
+    let key = resolve(raw.key.get_ref());
+    if !key.is_file() {
+        return Err((
+            raw.key.span(),
+            "publish.key",
+            format!("{} does not exist", key.display()),
+        ));
+    }
+    for (reference, key_name) in [
+        (&raw.key_password, "publish.key_password"),
+        (&raw.password, "publish.password"),
+    ] {
+        if let Some(reference) = reference
+            && sealcraft_secrets::SecretRef::parse(reference.get_ref()).is_err()
+        {
+            return Err((
+                reference.span(),
+                key_name,
+                "must be a secret reference (env:NAME or file:PATH), never the secret itself"
+                    .into(),
+            ));
+        }
+    }
+    if raw.password.is_some() && raw.username.is_none() {
+        return Err((
+            raw.password.as_ref().map_or(raw.key.span(), Spanned::span),
+            "publish.password",
+            "a password needs a username".into(),
+        ));
+    }
+    let target = match raw
+        .target
+        .as_ref()
+        .map(|target| (target.get_ref().as_str(), target.span()))
+    {
+        None | Some(("registry", _)) => {
+            let (host, namespace) = registry
+                .split_once('/')
+                .map_or((registry, ""), |(host, rest)| (host, rest));
+            let repository = if namespace.is_empty() {
+                project.to_owned()
+            } else {
+                format!("{namespace}/{project}")
+            };
+            PublishTarget::Registry {
+                registry: host.to_owned(),
+                repository,
+            }
+        }
+        Some((other, span)) => match other.strip_prefix("oci:") {
+            Some(path) if !path.is_empty() => PublishTarget::Layout(resolve(path)),
+            _ => {
+                return Err((
+                    span,
+                    "publish.target",
+                    format!("{other:?} is not \"registry\" or oci:DIR"),
+                ));
+            }
+        },
+    };
+    let ca_bundle = match &raw.ca_bundle {
+        None => None,
+        Some(path) => {
+            let resolved = resolve(path.get_ref());
+            if !resolved.is_file() {
+                return Err((
+                    path.span(),
+                    "publish.ca_bundle",
+                    format!("{} does not exist", resolved.display()),
+                ));
+            }
+            Some(resolved)
+        }
+    };
+    Ok(PublishPlan {
+        target,
+        key,
+        key_password: raw
+            .key_password
+            .as_ref()
+            .map(|reference| reference.get_ref().clone()),
+        allow_http: raw.allow_http.clone(),
+        ca_bundle,
+        username: raw.username.clone(),
+        password: raw
+            .password
+            .as_ref()
+            .map(|reference| reference.get_ref().clone()),
+        annotations: raw.annotations.clone(),
+    })
 }
 
 fn parse_owner(text: &str, user: Option<&UserSpec>) -> Option<(u32, u32)> {

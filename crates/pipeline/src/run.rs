@@ -26,7 +26,8 @@ use sha2::Digest as _;
 
 use crate::error::{Error, Result};
 use crate::events::{EventLog, Reporter, now_rfc3339};
-use crate::plan::{Plan, PlanSummary};
+use crate::plan::{Plan, PlanSummary, PublishTarget};
+use crate::publish::{Destination, PublishRequest, publish};
 
 /// The stages, in the order the guide demands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -38,11 +39,18 @@ pub enum Stage {
     Build,
     /// All layers in one.
     Squash,
+    /// Signed, then pushed.
+    Publish,
 }
 
 impl Stage {
     /// Every stage that exists, in order.
-    pub const ALL: [Stage; 3] = [Stage::Preflight, Stage::Build, Stage::Squash];
+    pub const ALL: [Stage; 4] = [
+        Stage::Preflight,
+        Stage::Build,
+        Stage::Squash,
+        Stage::Publish,
+    ];
 
     /// The stage's name.
     pub fn name(self) -> &'static str {
@@ -50,6 +58,7 @@ impl Stage {
             Self::Preflight => "preflight",
             Self::Build => "build",
             Self::Squash => "squash",
+            Self::Publish => "publish",
         }
     }
 
@@ -60,10 +69,20 @@ impl Stage {
 }
 
 /// How to run.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+#[derive(Default)]
+pub struct RunOptions<'a> {
     /// Stop after this stage.
     pub until: Option<Stage>,
+    /// What the publish stage needs from outside (the binary resolves secrets).
+    pub publish: Option<PublishContext<'a>>,
+}
+
+/// The resolved inputs of the publish stage.
+pub struct PublishContext<'a> {
+    /// The registry client, for registry targets.
+    pub client: Option<&'a sealcraft_registry::Client>,
+    /// Loads the signing key.
+    pub key: crate::publish::KeyLoader<'a>,
 }
 
 /// Something a stage read or wrote, by digest.
@@ -136,7 +155,7 @@ pub struct RunSummary {
 }
 
 /// Runs `plan` for each of its architectures.
-pub fn run(plan: &Plan, options: &RunOptions, reporter: &dyn Reporter) -> Result<RunSummary> {
+pub fn run(plan: &Plan, options: &RunOptions<'_>, reporter: &dyn Reporter) -> Result<RunSummary> {
     let mut summary = RunSummary {
         runs: Vec::new(),
         run_dirs: Vec::new(),
@@ -304,9 +323,9 @@ fn run_architecture(
     outcome.map(|_| record)
 }
 
-fn execute(runner: &mut Runner<'_>, options: &RunOptions) -> Result<Option<String>> {
+fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<String>> {
     let plan = runner.plan;
-    let until = options.until.unwrap_or(Stage::Squash);
+    let until = options.until.unwrap_or(Stage::Publish);
     runner.stage(Stage::Preflight, |runner| {
         let base = Artifact { name: runner.plan.base.display_name.clone(), digest: runner.plan.base.digest.to_string(), size: None };
         let config = Artifact { name: runner.plan.config_path.display().to_string(), digest: runner.plan.config_digest.clone(), size: None };
@@ -395,6 +414,38 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions) -> Result<Option<Strin
     runner
         .layout
         .tag(&plan.image_tag(runner.architecture), &image.descriptor)?;
+    if let Some(publish_plan) = plan.publish.as_ref().filter(|_| until >= Stage::Publish) {
+        let context = options.publish.as_ref().ok_or(Error::Published {
+            reason: "the publish stage was not given its key and registry access".into(),
+        })?;
+        runner.stage(Stage::Publish, |runner| {
+            let destination = match &publish_plan.target {
+                PublishTarget::Registry { registry, repository } => Destination::Registry {
+                    client: context.client.ok_or(Error::Published { reason: "no registry client for a registry target".into() })?,
+                    registry: registry.clone(),
+                    repository: repository.clone(),
+                },
+                PublishTarget::Layout(path) => Destination::Layout(Layout::open_or_create(path)?),
+            };
+            let request = PublishRequest {
+                source: &runner.layout,
+                image: image.descriptor.clone(),
+                tag: runner.plan.image_tag(runner.architecture),
+                key: context.key,
+                annotations: publish_plan.annotations.clone(),
+                attestations: Vec::new(),
+            };
+            let report = publish(&request, &destination)?;
+            let inputs = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];
+            let outputs: Vec<Artifact> = report
+                .steps
+                .iter()
+                .filter(|step| step.what == "signature" || step.what == "tag")
+                .map(|step| Artifact { name: format!("{} {}", step.what, step.reference), digest: step.digest.clone(), size: None })
+                .collect();
+            Ok((inputs, outputs, json!({"reference": report.reference, "digest": report.digest, "steps": report.steps.len()})))
+        })?;
+    }
     Ok(Some(image.descriptor.digest.to_string()))
 }
 

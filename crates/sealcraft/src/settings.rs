@@ -88,3 +88,108 @@ pub(crate) fn load_public_key(path: &std::path::Path) -> Result<sealcraft_sign::
     sealcraft_sign::keys::PublicKey::from_pem(&pem)
         .with_context(|| format!("loading the public key {}", path.display()))
 }
+
+/// How to reach one registry, before secrets are resolved.
+pub(crate) struct RegistryAccess<'a> {
+    pub(crate) registry: &'a str,
+    pub(crate) ca_bundle: Option<&'a std::path::Path>,
+    pub(crate) allow_http: &'a [String],
+    pub(crate) username: Option<&'a str>,
+    pub(crate) password_from: Option<&'a str>,
+}
+
+/// A registry client: credentials from a secret reference, else `~/.docker/config.json`.
+pub(crate) fn registry_client(access: &RegistryAccess<'_>) -> Result<sealcraft_registry::Client> {
+    use sealcraft_registry::{Client, ClientConfig, Credentials};
+    let ca_bundle = match access.ca_bundle {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("reading the CA bundle {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut credentials = std::collections::HashMap::new();
+    if let Some(username) = access.username {
+        let Some(reference) = access.password_from else {
+            bail!("a registry user name needs a password reference (env:NAME or file:PATH)");
+        };
+        let password = sealcraft_secrets::SecretRef::parse(reference)?
+            .resolve(|name| std::env::var(name).ok())?;
+        credentials.insert(
+            access.registry.to_owned(),
+            Credentials {
+                username: username.to_owned(),
+                password,
+            },
+        );
+    } else if let Some(found) = docker_config_credentials(access.registry)? {
+        credentials.insert(access.registry.to_owned(), found);
+    }
+    Ok(Client::new(ClientConfig {
+        ca_bundle,
+        allow_http: access.allow_http.to_vec(),
+        credentials,
+        retries: 3,
+        chunk_size: 0,
+    })?)
+}
+
+/// Credentials for `registry` in `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+fn docker_config_credentials(registry: &str) -> Result<Option<sealcraft_registry::Credentials>> {
+    use base64::Engine as _;
+    use sealcraft_secrets::Secret;
+    let directory = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".docker"))
+        });
+    let Some(path) = directory.map(|directory| directory.join("config.json")) else {
+        return Ok(None);
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let config: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(entry) = config["auths"].as_object().and_then(|auths| {
+        auths
+            .iter()
+            .find(|(key, _)| {
+                key.trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .trim_end_matches("/v1")
+                    == registry
+            })
+            .map(|(_, value)| value)
+    }) else {
+        return Ok(None);
+    };
+    let Some(encoded) = entry["auth"].as_str() else {
+        return Ok(None);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .with_context(|| {
+            format!(
+                "{}: the auth entry for {registry} is not base64",
+                path.display()
+            )
+        })?;
+    let decoded = Secret::new(String::from_utf8(decoded).with_context(|| {
+        format!(
+            "{}: the auth entry for {registry} is not text",
+            path.display()
+        )
+    })?);
+    let Some((username, password)) = decoded.expose().split_once(':') else {
+        bail!(
+            "{}: the auth entry for {registry} is not user:password",
+            path.display()
+        );
+    };
+    Ok(Some(sealcraft_registry::Credentials {
+        username: username.to_owned(),
+        password: Secret::new(password),
+    }))
+}

@@ -1,19 +1,19 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use base64::Engine as _;
 use sealcraft_cli::{PublishArgs, RegistryArgs, VerifyArgs};
 use sealcraft_oci::image::ImageName;
 use sealcraft_oci::layout::Layout;
 use sealcraft_pipeline::publish::{
     Destination, PublishRequest, VerifyOutcome, publish as publish_image, verify as verify_image,
 };
-use sealcraft_registry::{Client, ClientConfig, Credentials};
-use sealcraft_secrets::{Secret, SecretRef};
+use sealcraft_registry::Client;
 use sealcraft_sign::dsse::predicate_type_uri;
 
 use crate::output::{Printer, Rejected};
-use crate::settings::{load_private_key, load_public_key, open_layout_image};
+use crate::settings::{
+    RegistryAccess, load_private_key, load_public_key, open_layout_image, registry_client,
+};
 
 /// A parsed destination: registry parts or a layout, and the tag or digest.
 enum Target {
@@ -56,98 +56,15 @@ fn parse_target(text: &str, require_tag: bool) -> Result<Target> {
     }
 }
 
-/// Registry client settings from flags, ~/.docker/config.json and secret references.
+/// A registry client from the command-line flags.
 fn client_for(args: &RegistryArgs, registry: &str) -> Result<Client> {
-    let ca_bundle = match &args.ca_bundle {
-        Some(path) => Some(
-            std::fs::read(path)
-                .with_context(|| format!("reading the CA bundle {}", path.display()))?,
-        ),
-        None => None,
-    };
-    let mut credentials = HashMap::new();
-    if let Some(username) = &args.registry_username {
-        let password = match &args.registry_password_from {
-            Some(reference) => {
-                SecretRef::parse(reference)?.resolve(|name| std::env::var(name).ok())?
-            }
-            None => bail!("--registry-username needs --registry-password-from env:NAME|file:PATH"),
-        };
-        credentials.insert(
-            registry.to_owned(),
-            Credentials {
-                username: username.clone(),
-                password,
-            },
-        );
-    } else if let Some(found) = docker_config_credentials(registry)? {
-        credentials.insert(registry.to_owned(), found);
-    }
-    Ok(Client::new(ClientConfig {
-        ca_bundle,
-        allow_http: args.allow_http.clone(),
-        credentials,
-        retries: 3,
-        chunk_size: 0,
-    })?)
-}
-
-/// Credentials for `registry` in `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
-fn docker_config_credentials(registry: &str) -> Result<Option<Credentials>> {
-    let directory = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".docker"))
-        });
-    let Some(path) = directory.map(|directory| directory.join("config.json")) else {
-        return Ok(None);
-    };
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(None);
-    };
-    let config: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let Some(entry) = config["auths"].as_object().and_then(|auths| {
-        auths
-            .iter()
-            .find(|(key, _)| {
-                key.trim_start_matches("https://")
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/')
-                    .trim_end_matches("/v1")
-                    == registry
-            })
-            .map(|(_, value)| value)
-    }) else {
-        return Ok(None);
-    };
-    let Some(encoded) = entry["auth"].as_str() else {
-        return Ok(None);
-    };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .with_context(|| {
-            format!(
-                "{}: the auth entry for {registry} is not base64",
-                path.display()
-            )
-        })?;
-    let decoded = Secret::new(String::from_utf8(decoded).with_context(|| {
-        format!(
-            "{}: the auth entry for {registry} is not text",
-            path.display()
-        )
-    })?);
-    let Some((username, password)) = decoded.expose().split_once(':') else {
-        bail!(
-            "{}: the auth entry for {registry} is not user:password",
-            path.display()
-        );
-    };
-    Ok(Some(Credentials {
-        username: username.to_owned(),
-        password: Secret::new(password),
-    }))
+    registry_client(&RegistryAccess {
+        registry,
+        ca_bundle: args.ca_bundle.as_deref(),
+        allow_http: &args.allow_http,
+        username: args.registry_username.as_deref(),
+        password_from: args.registry_password_from.as_deref(),
+    })
 }
 
 pub(crate) fn publish(args: &PublishArgs, printer: &Printer) -> Result<()> {

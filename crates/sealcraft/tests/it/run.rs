@@ -121,3 +121,85 @@ fn a_failed_run_is_recorded_as_failed() {
     );
     assert!(record["digest"].is_null());
 }
+
+#[test]
+fn run_signs_and_publishes_as_its_last_stage() {
+    let registry = crate::registry::TestRegistry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let base_digest = make_base(&dir.path().join("base"));
+    fs::write(dir.path().join("tool"), b"#!/bin/sh\n").unwrap();
+    let keys = dir.path().join("keys");
+    assert!(
+        sealcraft(
+            &[
+                "key",
+                "generate",
+                "--output-dir",
+                &keys.display().to_string()
+            ],
+            &[("COSIGN_PASSWORD", "run-key")]
+        )
+        .status
+        .success()
+    );
+    let config = dir.path().join("sealcraft.toml");
+    fs::write(
+        &config,
+        format!(
+            "[project]\nname = \"svc\"\nversion = \"3.1.0\"\nregistry = \"{}/team\"\narchitectures = [\"amd64\"]\n\n[base]\nimage = \"oci:base:base@{base_digest}\"\n\n[user]\nname = \"svc\"\nuid = 2000\n\n[[files]]\nsource = \"tool\"\ndestination = \"/usr/local/bin/tool\"\n\n[publish]\nkey = \"keys/cosign.key\"\nkey_password = \"env:RUN_KEY_PASSWORD\"\nallow_http = [\"{}\"]\nannotations = {{ pipeline = \"test\" }}\n",
+            registry.address, registry.address
+        ),
+    )
+    .unwrap();
+    let output = sealcraft(
+        &["run", "--config", &config.display().to_string()],
+        &[("RUN_KEY_PASSWORD", "run-key")],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("out/svc-3.1.0-amd64/run.json")).unwrap())
+            .unwrap();
+    let stages: Vec<&str> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| stage["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["preflight", "build", "squash", "publish"]);
+    let digest = record["digest"].as_str().unwrap();
+    let reference = format!("{}/team/svc:3.1.0-amd64", registry.address);
+    let verified = sealcraft(
+        &[
+            "verify",
+            &reference,
+            "--key",
+            &keys.join("cosign.pub").display().to_string(),
+            "--allow-http",
+            &registry.address,
+            "--json",
+        ],
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(report["digest"], digest);
+    assert_eq!(report["signature"]["annotations"]["pipeline"], "test");
+    let events = fs::read_to_string(dir.path().join("out/svc-3.1.0-amd64/events.jsonl")).unwrap();
+    assert!(
+        !events.contains("run-key"),
+        "the key password reached the event log"
+    );
+    assert!(
+        events
+            .lines()
+            .any(|line| line.contains("\"stage\":\"publish\"") && line.contains("\"completed\""))
+    );
+}
