@@ -491,7 +491,7 @@ fn publish_failures_are_clear_and_never_leave_an_unsigned_tag() {
                 ("COSIGN_PASSWORD", KEY_PASSWORD),
                 ("TEST_REGISTRY_PASSWORD", PASSWORD),
             ],
-            "cannot reach",
+            "invalid peer certificate: UnknownIssuer",
         ),
         (
             with(&tls_args(&registry)),
