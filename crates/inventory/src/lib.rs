@@ -1,0 +1,277 @@
+//! What is installed in an image.
+//!
+//! Catalogers read an image through the merged layer view (nothing is
+//! unpacked) or a root filesystem directory, via [`FileSource`], and
+//! return an [`Inventory`]: packages with type, name, version, purl,
+//! declared licenses, source package, the files that evidence them and the
+//! layer that introduced them. Malformed input never aborts cataloging: it
+//! becomes a [`Warning`] with a stable code, and the rest is still read.
+//!
+//! purls follow the purl spec; Debian purls use syft's style:
+//! `pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib`
+//! (epoch inside the version, the source package in `upstream=` with its
+//! version appended as `%40<version>` when it differs, the major release in
+//! `distro=`).
+
+mod apk;
+mod cargo;
+mod dpkg;
+mod npm;
+mod os;
+mod python;
+mod source;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use os::OsRelease;
+pub use python::normalize_name as normalize_python_name;
+pub use source::{DirectorySource, FileSource, SourceFile, ViewSource};
+
+/// The package ecosystems sealcraft catalogs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageType {
+    /// Debian packages (dpkg).
+    Deb,
+    /// Alpine packages.
+    Apk,
+    /// Python distributions.
+    Pypi,
+    /// npm packages.
+    Npm,
+    /// Rust crates (from cargo-auditable binaries).
+    Cargo,
+}
+
+impl PackageType {
+    /// The purl type.
+    pub fn purl_type(self) -> &'static str {
+        match self {
+            Self::Deb => "deb",
+            Self::Apk => "apk",
+            Self::Pypi => "pypi",
+            Self::Npm => "npm",
+            Self::Cargo => "cargo",
+        }
+    }
+}
+
+/// The source package a binary package was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourcePackage {
+    /// Source package name.
+    pub name: String,
+    /// Source package version.
+    pub version: String,
+}
+
+/// One installed package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Package {
+    /// Ecosystem.
+    #[serde(rename = "type")]
+    pub kind: PackageType,
+    /// Name as the ecosystem writes it.
+    pub name: String,
+    /// Version as the ecosystem writes it (Debian: with the epoch).
+    pub version: String,
+    /// Package URL.
+    pub purl: String,
+    /// Declared licenses, as found.
+    pub licenses: Vec<String>,
+    /// The source package (Debian, Alpine origin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourcePackage>,
+    /// CPU architecture, when the ecosystem records it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// Files that evidence the package (its database entry or metadata file).
+    pub locations: Vec<String>,
+    /// Files the package owns, when its database lists them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// The layer (0 = base) that introduced the evidence, for images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<usize>,
+}
+
+/// Something that could not be read as expected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Stable kebab-case code.
+    pub code: &'static str,
+    /// The file concerned.
+    pub path: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Everything found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Inventory {
+    /// The operating system, from os-release.
+    pub os: Option<OsRelease>,
+    /// Packages, sorted by type, name, version and location.
+    pub packages: Vec<Package>,
+    /// Problems met while reading.
+    pub warnings: Vec<Warning>,
+}
+
+impl Inventory {
+    /// Package counts by type.
+    pub fn counts(&self) -> std::collections::BTreeMap<PackageType, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for package in &self.packages {
+            *counts.entry(package.kind).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// Limits on what catalogers read.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest metadata file read (status databases, METADATA, package.json).
+    pub max_metadata_bytes: u64,
+    /// Largest binary inspected for embedded dependency data.
+    pub max_binary_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_metadata_bytes: 64 << 20,
+            max_binary_bytes: 512 << 20,
+        }
+    }
+}
+
+/// Catalogs everything `source` holds.
+pub fn catalog(source: &dyn FileSource, limits: &Limits) -> Inventory {
+    let mut inventory = Inventory {
+        os: os::read(source),
+        ..Inventory::default()
+    };
+    let files = source.files();
+    let distro = inventory.os.as_ref().map(OsRelease::purl_distro);
+    let namespace = inventory.os.as_ref().map(|os| os.id.clone());
+    dpkg::catalog(
+        source,
+        &files,
+        limits,
+        namespace.as_deref().unwrap_or("debian"),
+        distro.as_deref(),
+        &mut inventory,
+    );
+    apk::catalog(source, &files, limits, distro.as_deref(), &mut inventory);
+    python::catalog(source, &files, limits, &mut inventory);
+    npm::catalog(source, &files, limits, &mut inventory);
+    cargo::catalog(source, &files, limits, &mut inventory);
+    inventory.packages.sort_by(|a, b| {
+        (a.kind, &a.name, &a.version, &a.locations).cmp(&(
+            b.kind,
+            &b.name,
+            &b.version,
+            &b.locations,
+        ))
+    });
+    inventory
+        .warnings
+        .sort_by(|a, b| (&a.path, a.code).cmp(&(&b.path, b.code)));
+    inventory
+}
+
+/// Percent-encodes a purl component (name, version or qualifier value):
+/// unreserved characters, `~` and `:` stay, everything else is encoded.
+pub fn purl_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b':') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `pkg:type/namespace/name@version?k=v&…` with qualifiers in key order.
+pub(crate) fn purl(
+    kind: PackageType,
+    namespace: Option<&str>,
+    name: &str,
+    version: &str,
+    qualifiers: &[(&str, String)],
+) -> String {
+    let mut purl = format!("pkg:{}/", kind.purl_type());
+    if let Some(namespace) = namespace {
+        for segment in namespace.split('/') {
+            purl.push_str(&purl_encode(segment));
+            purl.push('/');
+        }
+    }
+    purl.push_str(&purl_encode(name));
+    if !version.is_empty() {
+        purl.push('@');
+        purl.push_str(&purl_encode(version));
+    }
+    let mut qualifiers: Vec<&(&str, String)> = qualifiers
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    qualifiers.sort_by_key(|(key, _)| *key);
+    for (index, (key, value)) in qualifiers.iter().enumerate() {
+        purl.push(if index == 0 { '?' } else { '&' });
+        purl.push_str(key);
+        purl.push('=');
+        purl.push_str(&purl_encode(value));
+    }
+    purl
+}
+
+pub(crate) fn display(path: &Path) -> String {
+    format!("/{}", path.display())
+}
+
+pub(crate) fn warn(
+    inventory: &mut Inventory,
+    code: &'static str,
+    path: &Path,
+    message: impl Into<String>,
+) {
+    inventory.warnings.push(Warning {
+        code,
+        path: display(path),
+        message: message.into(),
+    });
+}
+
+/// Reads a metadata file, turning problems into warnings.
+pub(crate) fn read_metadata(
+    source: &dyn FileSource,
+    file: &SourceFile,
+    limits: &Limits,
+    inventory: &mut Inventory,
+) -> Option<Vec<u8>> {
+    if file.size > limits.max_metadata_bytes {
+        warn(
+            inventory,
+            "metadata-too-large",
+            &file.path,
+            format!(
+                "{} bytes, more than the limit of {}; skipped",
+                file.size, limits.max_metadata_bytes
+            ),
+        );
+        return None;
+    }
+    match source.read(&file.path, limits.max_metadata_bytes) {
+        Ok(bytes) => Some(bytes),
+        Err(error) => {
+            warn(inventory, "unreadable-file", &file.path, error.to_string());
+            None
+        }
+    }
+}
