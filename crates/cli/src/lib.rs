@@ -51,6 +51,38 @@ pub enum Command {
     Publish(PublishArgs),
     /// Verify an image's signature (and attestations) with a public key.
     Verify(VerifyArgs),
+    /// Write the image's SBOM as CycloneDX 1.6 and/or SPDX 2.3 JSON.
+    Sbom(SbomArgs),
+}
+
+/// SBOM formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomFormat {
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// Both.
+    Both,
+}
+
+/// `sealcraft sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The image: oci:DIR[:TAG], or dir:PATH for a root filesystem directory.
+    pub image: String,
+    /// Which formats to write.
+    #[arg(long, value_enum, default_value = "both")]
+    pub format: SbomFormat,
+    /// Where to write sbom-{image}-{format}.json.
+    #[arg(long, short = 'o', default_value = ".")]
+    pub output_dir: PathBuf,
+    /// The image name recorded in the SBOM (default: from the image reference).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The architecture to pick from an index.
+    #[arg(long)]
+    pub arch: Option<String>,
 }
 
 /// How to reach registries.

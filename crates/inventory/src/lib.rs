@@ -275,3 +275,126 @@ pub(crate) fn read_metadata(
         }
     }
 }
+
+/// A parsed package URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purl {
+    /// `deb`, `pypi`, …
+    pub kind: String,
+    /// The namespace (`debian`, an npm scope), decoded.
+    pub namespace: Option<String>,
+    /// The name, decoded.
+    pub name: String,
+    /// The version, decoded.
+    pub version: Option<String>,
+    /// Qualifiers, decoded.
+    pub qualifiers: std::collections::BTreeMap<String, String>,
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && index + 3 <= bytes.len()
+            && let Ok(value) = u8::from_str_radix(
+                std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap_or(""),
+                16,
+            )
+        {
+            out.push(value);
+            index += 3;
+            continue;
+        }
+        out.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Purl {
+    /// Parses `pkg:type/namespace/name@version?qualifiers#subpath`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let rest = text.strip_prefix("pkg:")?;
+        let rest = rest.split('#').next().unwrap_or(rest);
+        let (rest, qualifiers) = match rest.split_once('?') {
+            Some((rest, qualifiers)) => (rest, qualifiers),
+            None => (rest, ""),
+        };
+        let (kind, path) = rest.split_once('/')?;
+        let (path, version) = match path.rsplit_once('@') {
+            Some((path, version)) => (path, Some(percent_decode(version))),
+            None => (path, None),
+        };
+        let (namespace, name) = match path.rsplit_once('/') {
+            Some((namespace, name)) => (
+                Some(
+                    namespace
+                        .split('/')
+                        .map(percent_decode)
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                ),
+                percent_decode(name),
+            ),
+            None => (None, percent_decode(path)),
+        };
+        if kind.is_empty() || name.is_empty() {
+            return None;
+        }
+        let qualifiers = qualifiers
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(key, value)| (key.to_ascii_lowercase(), percent_decode(value)))
+            .collect();
+        Some(Self {
+            kind: kind.to_ascii_lowercase(),
+            namespace,
+            name,
+            version,
+            qualifiers,
+        })
+    }
+}
+
+#[cfg(test)]
+mod purl_tests {
+    use super::*;
+
+    #[test]
+    fn purls_round_trip() {
+        let text = purl(
+            PackageType::Deb,
+            Some("debian"),
+            "libssh2-1",
+            "1.10.0-3+b1",
+            &[
+                ("upstream", "libssh2@1.10.0-3".into()),
+                ("arch", "amd64".into()),
+                ("distro", "debian-12".into()),
+            ],
+        );
+        assert_eq!(
+            text,
+            "pkg:deb/debian/libssh2-1@1.10.0-3%2Bb1?arch=amd64&distro=debian-12&upstream=libssh2%401.10.0-3"
+        );
+        let parsed = Purl::parse(&text).unwrap();
+        assert_eq!(parsed.version.as_deref(), Some("1.10.0-3+b1"));
+        assert_eq!(parsed.qualifiers["upstream"], "libssh2@1.10.0-3");
+        let scoped = Purl::parse("pkg:npm/%40types/node@20.1.0").unwrap();
+        assert_eq!(
+            (scoped.namespace.as_deref(), scoped.name.as_str()),
+            (Some("@types"), "node")
+        );
+        assert!(Purl::parse("not-a-purl").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,120}") {
+            let _ = Purl::parse(&text);
+            let _ = Purl::parse(&format!("pkg:{text}"));
+        }
+    }
+}

@@ -10,5 +10,6 @@ pub mod events;
 pub mod plan;
 pub mod publish;
 pub mod run;
+pub mod sbom;
 
 pub use error::{Error, Result};

@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::VerifyBlob(args) => commands::blob::verify_blob(args, &printer),
         Command::Publish(args) => commands::publish::publish(args, &printer),
         Command::Verify(args) => commands::publish::verify(args, &printer),
+        Command::Sbom(args) => commands::sbom::sbom(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,4 +6,5 @@ pub(crate) mod image;
 pub(crate) mod key;
 pub(crate) mod publish;
 pub(crate) mod run;
+pub(crate) mod sbom;
 pub(crate) mod squash;

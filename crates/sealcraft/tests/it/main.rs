@@ -9,6 +9,7 @@ mod publish;
 mod registry;
 mod run;
 mod runtime;
+mod sbom;
 mod squash;
 mod support;
 mod token;
