@@ -39,6 +39,8 @@ pub enum Stage {
     Build,
     /// All layers in one.
     Squash,
+    /// CycloneDX and SPDX documents of the final image.
+    Sbom,
     /// Signed, then pushed.
     Publish,
 }
@@ -58,6 +60,7 @@ impl Stage {
             Self::Preflight => "preflight",
             Self::Build => "build",
             Self::Squash => "squash",
+            Self::Sbom => "sbom",
             Self::Publish => "publish",
         }
     }
@@ -414,6 +417,26 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
     runner
         .layout
         .tag(&plan.image_tag(runner.architecture), &image.descriptor)?;
+    if until >= Stage::Sbom {
+        runner.stage(Stage::Sbom, |runner| {
+            let inventory = crate::sbom::inventory_of(&runner.layout, &image)?;
+            let info = sealcraft_sbom::ImageInfo {
+                name: runner.plan.image_name(runner.architecture),
+                digest: image.descriptor.digest.to_string(),
+                architecture: runner.architecture.to_owned(),
+                timestamp: sealcraft_oci::image::rfc3339(runner.plan.source_date_epoch),
+            };
+            let directory = runner.layout.root().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            let report = crate::sbom::write(&inventory, &info, crate::sbom::Formats { cyclonedx: true, spdx: true }, &directory)?;
+            let inputs = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];
+            let outputs = report
+                .files
+                .iter()
+                .map(|(path, digest)| Artifact { name: path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(), digest: digest.clone(), size: std::fs::metadata(path).ok().map(|metadata| metadata.len()) })
+                .collect();
+            Ok((inputs, outputs, json!({"formats": ["cyclonedx-1.6", "spdx-2.3"], "packages": report.counts, "warnings": report.warnings.len()})))
+        })?;
+    }
     if let Some(publish_plan) = plan.publish.as_ref().filter(|_| until >= Stage::Publish) {
         let context = options.publish.as_ref().ok_or(Error::Published {
             reason: "the publish stage was not given its key and registry access".into(),

@@ -35,7 +35,26 @@ fn run_writes_a_complete_run_directory() {
         .iter()
         .map(|stage| stage["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["preflight", "build", "squash"]);
+    assert_eq!(stages, ["preflight", "build", "squash", "sbom"]);
+    let sbom = &record["stages"][3];
+    let names: Vec<&str> = sbom["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|output| output["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sbom-svc-2.0.1-amd64-cyclonedx.json",
+            "sbom-svc-2.0.1-amd64-spdx.json"
+        ]
+    );
+    assert!(
+        run_dir
+            .join("sbom-svc-2.0.1-amd64-cyclonedx.json")
+            .is_file()
+    );
     let build = &record["stages"][1];
     assert!(
         build["inputs"]
@@ -78,7 +97,7 @@ fn run_writes_a_complete_run_directory() {
             .iter()
             .all(|event| event["run_id"] == run_id && event["time"].is_string())
     );
-    for stage in ["preflight", "build", "squash"] {
+    for stage in ["preflight", "build", "squash", "sbom"] {
         let completed = events
             .iter()
             .find(|event| event["stage"] == stage && event["event"] == "completed")
@@ -169,7 +188,7 @@ fn run_signs_and_publishes_as_its_last_stage() {
         .iter()
         .map(|stage| stage["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["preflight", "build", "squash", "publish"]);
+    assert_eq!(stages, ["preflight", "build", "squash", "sbom", "publish"]);
     let digest = record["digest"].as_str().unwrap();
     let reference = format!("{}/team/svc:3.1.0-amd64", registry.address);
     let verified = sealcraft(
