@@ -25,94 +25,9 @@ struct AuditPackage {
     kind: Option<String>,
 }
 
-/// Reads `count` bytes at `offset` of `bytes`-like ELF data through `read`.
-struct Elf<'a> {
-    read: &'a dyn Fn(u64, u64) -> Option<Vec<u8>>,
-    is_64: bool,
-    little_endian: bool,
-}
-
-impl Elf<'_> {
-    fn number(&self, bytes: &[u8], offset: usize, width: usize) -> Option<u64> {
-        let slice = bytes.get(offset..offset + width)?;
-        let mut value: u64 = 0;
-        for index in 0..width {
-            let byte = if self.little_endian {
-                slice[width - 1 - index]
-            } else {
-                slice[index]
-            };
-            value = (value << 8) | u64::from(byte);
-        }
-        Some(value)
-    }
-
-    /// The (offset, size) of the section named `wanted`.
-    fn find_section(&self, header: &[u8], wanted: &str) -> Option<(u64, u64)> {
-        let (shoff, shentsize, shnum, shstrndx) = if self.is_64 {
-            (
-                self.number(header, 0x28, 8)?,
-                self.number(header, 0x3A, 2)?,
-                self.number(header, 0x3C, 2)?,
-                self.number(header, 0x3E, 2)?,
-            )
-        } else {
-            (
-                self.number(header, 0x20, 4)?,
-                self.number(header, 0x2E, 2)?,
-                self.number(header, 0x30, 2)?,
-                self.number(header, 0x32, 2)?,
-            )
-        };
-        let minimum = if self.is_64 { 64 } else { 40 };
-        if shnum == 0 || shentsize < minimum || shstrndx >= shnum || shnum > 65_535 {
-            return None;
-        }
-        let table = (self.read)(shoff, shentsize.checked_mul(shnum)?)?;
-        let section = |index: u64| -> Option<(u64, u64, u64)> {
-            let base = usize::try_from(index * shentsize).ok()?;
-            if self.is_64 {
-                Some((
-                    self.number(&table, base, 4)?,
-                    self.number(&table, base + 0x18, 8)?,
-                    self.number(&table, base + 0x20, 8)?,
-                ))
-            } else {
-                Some((
-                    self.number(&table, base, 4)?,
-                    self.number(&table, base + 0x10, 4)?,
-                    self.number(&table, base + 0x14, 4)?,
-                ))
-            }
-        };
-        let (_, names_offset, names_size) = section(shstrndx)?;
-        let names = (self.read)(names_offset, names_size.min(1 << 20))?;
-        for index in 0..shnum {
-            let (name_offset, offset, size) = section(index)?;
-            let name_start = usize::try_from(name_offset).ok()?;
-            let name = names.get(name_start..)?.split(|&b| b == 0).next()?;
-            if name == wanted.as_bytes() {
-                return Some((offset, size));
-            }
-        }
-        None
-    }
-}
-
 /// The crates listed in an ELF file's `.dep-v0` section, if it has one.
 fn audit_data(read: &dyn Fn(u64, u64) -> Option<Vec<u8>>) -> Result<Option<AuditData>, String> {
-    let Some(header) = read(0, 64) else {
-        return Ok(None);
-    };
-    if header.len() < 52 || &header[..4] != b"\x7fELF" {
-        return Ok(None);
-    }
-    let elf = Elf {
-        read,
-        is_64: header[4] == 2,
-        little_endian: header[5] != 2,
-    };
-    let Some((offset, size)) = elf.find_section(&header, SECTION) else {
+    let Some((offset, size)) = crate::elf::find_section(read, SECTION) else {
         return Ok(None);
     };
     if size > MAX_SECTION_BYTES {

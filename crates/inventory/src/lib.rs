@@ -16,6 +16,8 @@
 mod apk;
 mod cargo;
 mod dpkg;
+mod elf;
+mod golang;
 mod npm;
 mod os;
 mod python;
@@ -43,6 +45,8 @@ pub enum PackageType {
     Npm,
     /// Rust crates (from cargo-auditable binaries).
     Cargo,
+    /// Go modules (from the build information of Go binaries).
+    Golang,
 }
 
 impl PackageType {
@@ -54,6 +58,7 @@ impl PackageType {
             Self::Pypi => "pypi",
             Self::Npm => "npm",
             Self::Cargo => "cargo",
+            Self::Golang => "golang",
         }
     }
 }
@@ -169,6 +174,7 @@ pub fn catalog(source: &dyn FileSource, limits: &Limits) -> Inventory {
     python::catalog(source, &files, limits, &mut inventory);
     npm::catalog(source, &files, limits, &mut inventory);
     cargo::catalog(source, &files, limits, &mut inventory);
+    golang::catalog(source, &files, limits, &mut inventory);
     inventory.packages.sort_by(|a, b| {
         (a.kind, &a.name, &a.version, &a.locations).cmp(&(
             b.kind,

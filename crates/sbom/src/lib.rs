@@ -295,6 +295,7 @@ fn kind_of(purl_type: &str) -> Option<PackageType> {
         "pypi" => PackageType::Pypi,
         "npm" => PackageType::Npm,
         "cargo" => PackageType::Cargo,
+        "golang" => PackageType::Golang,
         _ => return None,
     })
 }
