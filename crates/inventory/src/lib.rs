@@ -21,6 +21,7 @@ mod golang;
 mod npm;
 mod os;
 mod python;
+mod rpm;
 mod source;
 
 use std::path::Path;
@@ -47,6 +48,8 @@ pub enum PackageType {
     Cargo,
     /// Go modules (from the build information of Go binaries).
     Golang,
+    /// RPM packages.
+    Rpm,
 }
 
 impl PackageType {
@@ -59,6 +62,7 @@ impl PackageType {
             Self::Npm => "npm",
             Self::Cargo => "cargo",
             Self::Golang => "golang",
+            Self::Rpm => "rpm",
         }
     }
 }
@@ -171,6 +175,14 @@ pub fn catalog(source: &dyn FileSource, limits: &Limits) -> Inventory {
         &mut inventory,
     );
     apk::catalog(source, &files, limits, distro.as_deref(), &mut inventory);
+    rpm::catalog(
+        source,
+        &files,
+        limits,
+        distro.as_deref(),
+        namespace.as_deref().unwrap_or("redhat"),
+        &mut inventory,
+    );
     python::catalog(source, &files, limits, &mut inventory);
     npm::catalog(source, &files, limits, &mut inventory);
     cargo::catalog(source, &files, limits, &mut inventory);

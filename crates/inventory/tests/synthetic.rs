@@ -165,3 +165,119 @@ fn alpine_go_and_cargo_packages_are_found() {
         .collect();
     assert_eq!(codes, vec!["apk-malformed-entry"]);
 }
+
+/// An RPM header blob with string entries (and an int32 epoch).
+fn rpm_header(strings: &[(u32, &str)], epoch: Option<u32>) -> Vec<u8> {
+    let mut index = Vec::new();
+    let mut data = Vec::new();
+    let mut entry = |tag: u32, kind: u32, offset: usize| {
+        index.extend(tag.to_be_bytes());
+        index.extend(kind.to_be_bytes());
+        index.extend(u32::try_from(offset).unwrap().to_be_bytes());
+        index.extend(1u32.to_be_bytes());
+    };
+    for (tag, value) in strings {
+        entry(*tag, 6, data.len());
+        data.extend_from_slice(value.as_bytes());
+        data.push(0);
+    }
+    if let Some(epoch) = epoch {
+        while data.len() % 4 != 0 {
+            data.push(0);
+        }
+        entry(1003, 4, data.len());
+        data.extend(epoch.to_be_bytes());
+    }
+    let mut blob = u32::try_from(index.len() / 16)
+        .unwrap()
+        .to_be_bytes()
+        .to_vec();
+    blob.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+    blob.extend(index);
+    blob.extend(data);
+    blob
+}
+
+#[test]
+fn rpm_packages_come_from_rpmdb_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        "ID=\"rhel\"\nVERSION_ID=\"9.3\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("var/lib/rpm")).unwrap();
+    let connection = rusqlite::Connection::open(root.join("var/lib/rpm/rpmdb.sqlite")).unwrap();
+    connection
+        .execute(
+            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)",
+            [],
+        )
+        .unwrap();
+    let rows = [
+        rpm_header(
+            &[
+                (1000, "openssl-libs"),
+                (1001, "3.0.7"),
+                (1002, "27.el9"),
+                (1022, "x86_64"),
+                (1014, "Apache-2.0"),
+                (1044, "openssl-3.0.7-27.el9.src.rpm"),
+            ],
+            Some(1),
+        ),
+        rpm_header(
+            &[
+                (1000, "bash"),
+                (1001, "5.1.8"),
+                (1002, "9.el9"),
+                (1022, "x86_64"),
+                (1044, "bash-5.1.8-9.el9.src.rpm"),
+            ],
+            None,
+        ),
+        rpm_header(&[(1000, "gpg-pubkey")], None),
+        vec![0, 0, 0, 250, 0, 0, 0, 4],
+    ];
+    for blob in &rows {
+        connection
+            .execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
+            .unwrap();
+    }
+    drop(connection);
+    let inventory = catalog(&DirectorySource::new(root), &Limits::default());
+    let purls: Vec<&str> = inventory
+        .packages
+        .iter()
+        .map(|package| package.purl.as_str())
+        .collect();
+    assert_eq!(
+        purls,
+        vec![
+            "pkg:rpm/rhel/bash@5.1.8-9.el9?arch=x86_64&distro=rhel-9&upstream=bash-5.1.8-9.el9.src.rpm",
+            "pkg:rpm/rhel/openssl-libs@1:3.0.7-27.el9?arch=x86_64&distro=rhel-9&upstream=openssl-3.0.7-27.el9.src.rpm",
+        ]
+    );
+    let openssl = &inventory.packages[1];
+    assert_eq!(
+        openssl.source.as_ref().map(|source| source.name.as_str()),
+        Some("openssl")
+    );
+    assert_eq!(openssl.licenses, vec!["Apache-2.0".to_owned()]);
+    assert_eq!(
+        inventory
+            .warnings
+            .iter()
+            .map(|warning| warning.code)
+            .collect::<Vec<_>>(),
+        vec!["rpmdb-malformed-header"]
+    );
+
+    // A file that is not SQLite is a warning, not a failure.
+    std::fs::write(root.join("var/lib/rpm/rpmdb.sqlite"), b"not a database").unwrap();
+    let inventory = catalog(&DirectorySource::new(root), &Limits::default());
+    assert!(inventory.packages.is_empty());
+    assert_eq!(inventory.warnings[0].code, "rpmdb-unreadable");
+}

@@ -296,6 +296,7 @@ fn kind_of(purl_type: &str) -> Option<PackageType> {
         "npm" => PackageType::Npm,
         "cargo" => PackageType::Cargo,
         "golang" => PackageType::Golang,
+        "rpm" => PackageType::Rpm,
         _ => return None,
     })
 }

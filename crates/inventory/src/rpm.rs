@@ -1,0 +1,245 @@
+//! RPM packages: `var/lib/rpm/rpmdb.sqlite` (rpm 4.16 and later), whose
+//! `Packages` table holds one header blob per installed package.
+
+use std::path::Path;
+
+use crate::{
+    FileSource, Inventory, Limits, Package, PackageType, SourceFile, SourcePackage, display, purl,
+    read_metadata, warn,
+};
+
+const DATABASE: &str = "var/lib/rpm/rpmdb.sqlite";
+
+const TAG_NAME: u32 = 1000;
+const TAG_VERSION: u32 = 1001;
+const TAG_RELEASE: u32 = 1002;
+const TAG_EPOCH: u32 = 1003;
+const TAG_LICENSE: u32 = 1014;
+const TAG_ARCH: u32 = 1022;
+const TAG_SOURCERPM: u32 = 1044;
+
+const TYPE_INT32: u32 = 4;
+const TYPE_STRING: u32 = 6;
+const TYPE_I18NSTRING: u32 = 9;
+
+/// The fields of one header that the catalog uses.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub(crate) name: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) epoch: Option<u32>,
+    pub(crate) license: Option<String>,
+    pub(crate) arch: Option<String>,
+    pub(crate) source_rpm: Option<String>,
+}
+
+fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(
+        bytes.get(offset..offset + 4)?.try_into().ok()?,
+    ))
+}
+
+/// Parses a header blob: index count, data length, 16-byte index entries, then the data store.
+pub(crate) fn parse_header(blob: &[u8]) -> Option<Header> {
+    let entries = usize::try_from(be32(blob, 0)?).ok()?;
+    let data_length = usize::try_from(be32(blob, 4)?).ok()?;
+    let data_start = 8usize.checked_add(entries.checked_mul(16)?)?;
+    let data = blob.get(data_start..data_start.checked_add(data_length)?)?;
+    let mut header = Header::default();
+    for index in 0..entries {
+        let entry = 8 + index * 16;
+        let (tag, kind, offset) = (
+            be32(blob, entry)?,
+            be32(blob, entry + 4)?,
+            usize::try_from(be32(blob, entry + 8)?).ok()?,
+        );
+        let string = || -> Option<String> {
+            let bytes = data.get(offset..)?;
+            let end = bytes.iter().position(|&b| b == 0)?;
+            Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+        };
+        let is_string = kind == TYPE_STRING || kind == TYPE_I18NSTRING;
+        match tag {
+            TAG_NAME if is_string => header.name = string(),
+            TAG_VERSION if is_string => header.version = string(),
+            TAG_RELEASE if is_string => header.release = string(),
+            TAG_LICENSE if is_string => header.license = string(),
+            TAG_ARCH if is_string => header.arch = string(),
+            TAG_SOURCERPM if is_string => header.source_rpm = string(),
+            TAG_EPOCH if kind == TYPE_INT32 => header.epoch = be32(data, offset),
+            _ => {}
+        }
+    }
+    Some(header)
+}
+
+/// `name-version-release.src.rpm` → (name, version-release).
+fn parse_source_rpm(file_name: &str) -> Option<(String, String)> {
+    let stem = file_name.strip_suffix(".rpm")?;
+    let stem = stem.rsplit_once('.').map_or(stem, |(stem, _arch)| stem);
+    let (rest, release) = stem.rsplit_once('-')?;
+    let (name, version) = rest.rsplit_once('-')?;
+    Some((name.to_owned(), format!("{version}-{release}")))
+}
+
+pub(crate) fn catalog(
+    source: &dyn FileSource,
+    files: &[SourceFile],
+    limits: &Limits,
+    distro: Option<&str>,
+    namespace: &str,
+    inventory: &mut Inventory,
+) {
+    let Some(database) = files.iter().find(|file| file.path == Path::new(DATABASE)) else {
+        return;
+    };
+    let Some(bytes) = read_metadata(source, database, limits, inventory) else {
+        return;
+    };
+    // SQLite reads files, not buffers: the database goes to a private temporary file.
+    let blobs = match read_blobs(&bytes) {
+        Ok(blobs) => blobs,
+        Err(message) => {
+            warn(inventory, "rpmdb-unreadable", &database.path, message);
+            return;
+        }
+    };
+    for blob in blobs {
+        let Some(header) = parse_header(&blob) else {
+            warn(
+                inventory,
+                "rpmdb-malformed-header",
+                &database.path,
+                "a package header could not be parsed; skipped",
+            );
+            continue;
+        };
+        let (Some(name), Some(version)) = (header.name, header.version) else {
+            // The gpg-pubkey pseudo packages and damaged headers have no version.
+            continue;
+        };
+        let mut full_version = match &header.release {
+            Some(release) => format!("{version}-{release}"),
+            None => version,
+        };
+        if let Some(epoch) = header.epoch {
+            full_version = format!("{epoch}:{full_version}");
+        }
+        let source = header
+            .source_rpm
+            .as_deref()
+            .and_then(parse_source_rpm)
+            .map(|(name, version)| SourcePackage { name, version });
+        let upstream = header.source_rpm.clone().unwrap_or_default();
+        inventory.packages.push(Package {
+            kind: PackageType::Rpm,
+            purl: purl(
+                PackageType::Rpm,
+                Some(namespace),
+                &name,
+                &full_version,
+                &[
+                    ("arch", header.arch.clone().unwrap_or_default()),
+                    ("distro", distro.unwrap_or_default().to_owned()),
+                    ("upstream", upstream),
+                ],
+            ),
+            name,
+            version: full_version,
+            licenses: header
+                .license
+                .map(|license| vec![license])
+                .unwrap_or_default(),
+            source,
+            architecture: header.arch,
+            locations: vec![display(&database.path)],
+            files: Vec::new(),
+            layer: database.layer,
+        });
+    }
+}
+
+fn read_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let mut file = tempfile::NamedTempFile::new()
+        .map_err(|error| format!("creating a temporary copy: {error}"))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .map_err(|error| format!("writing a temporary copy: {error}"))?;
+    let connection = rusqlite::Connection::open_with_flags(
+        file.path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(|error| format!("not an SQLite database: {error}"))?;
+    let mut statement = connection
+        .prepare("SELECT blob FROM Packages ORDER BY hnum")
+        .map_err(|error| format!("no Packages table: {error}"))?;
+    let rows = statement
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))
+        .map_err(|error| format!("reading Packages: {error}"))?;
+    rows.collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("reading Packages: {error}"))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Builds a header blob with string and int32 entries.
+    pub(crate) fn header_blob(strings: &[(u32, &str)], epoch: Option<u32>) -> Vec<u8> {
+        let mut index = Vec::new();
+        let mut data = Vec::new();
+        for (tag, value) in strings {
+            index.extend(tag.to_be_bytes());
+            index.extend(TYPE_STRING.to_be_bytes());
+            index.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+            index.extend(1u32.to_be_bytes());
+            data.extend_from_slice(value.as_bytes());
+            data.push(0);
+        }
+        if let Some(epoch) = epoch {
+            while data.len() % 4 != 0 {
+                data.push(0);
+            }
+            index.extend(TAG_EPOCH.to_be_bytes());
+            index.extend(TYPE_INT32.to_be_bytes());
+            index.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+            index.extend(1u32.to_be_bytes());
+            data.extend(epoch.to_be_bytes());
+        }
+        let entries = u32::try_from(index.len() / 16).unwrap();
+        let mut blob = entries.to_be_bytes().to_vec();
+        blob.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+        blob.extend(index);
+        blob.extend(data);
+        blob
+    }
+
+    #[test]
+    fn headers_and_source_rpms_parse() {
+        let blob = header_blob(
+            &[
+                (TAG_NAME, "openssl-libs"),
+                (TAG_VERSION, "3.0.7"),
+                (TAG_RELEASE, "27.el9"),
+                (TAG_ARCH, "x86_64"),
+                (TAG_SOURCERPM, "openssl-3.0.7-27.el9.src.rpm"),
+            ],
+            Some(1),
+        );
+        let header = parse_header(&blob).unwrap();
+        assert_eq!(header.name.as_deref(), Some("openssl-libs"));
+        assert_eq!(header.epoch, Some(1));
+        assert_eq!(
+            parse_source_rpm("openssl-3.0.7-27.el9.src.rpm"),
+            Some(("openssl".into(), "3.0.7-27.el9".into()))
+        );
+        assert!(parse_header(&[0, 0, 0, 200, 0, 0, 0, 1]).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(blob in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_header(&blob);
+        }
+    }
+}
