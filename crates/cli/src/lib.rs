@@ -53,6 +53,34 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Write the image's SBOM as CycloneDX 1.6 and/or SPDX 2.3 JSON.
     Sbom(SbomArgs),
+    /// Match an image (or an SBOM) against OSV advisories; exit 1 when the gate fails.
+    Scan(ScanArgs),
+}
+
+/// `sealcraft scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The image: oci:DIR[:TAG], or dir:PATH for a root filesystem directory.
+    #[arg(required_unless_present = "sbom", conflicts_with = "sbom")]
+    pub image: Option<String>,
+    /// Scan this SBOM (CycloneDX or SPDX JSON) instead of an image.
+    #[arg(long)]
+    pub sbom: Option<PathBuf>,
+    /// The advisory database: a directory of OSV JSON records.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Severities that fail the scan, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "HIGH,CRITICAL")]
+    pub fail_on: Vec<String>,
+    /// Findings without a fixed version do not fail the scan.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Write the Trivy-compatible JSON report here.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// The artifact name in the report (default: the image reference).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// SBOM formats.

@@ -301,10 +301,42 @@ fn kind_of(purl_type: &str) -> Option<PackageType> {
     })
 }
 
+/// A package as a document lists it: purl, version, licenses, and the name as written.
+type Entry = (String, Option<String>, Vec<String>, Option<String>);
+
+/// The source package trivy records in CycloneDX properties
+/// (`aquasecurity:trivy:SrcName`, `SrcVersion`, `SrcRelease`, `SrcEpoch`).
+fn trivy_source(component: &Value) -> Option<SourcePackage> {
+    let properties = component.get("properties")?.as_array()?;
+    let property = |name: &str| {
+        properties
+            .iter()
+            .find(|property| property["name"] == name)
+            .and_then(|property| property["value"].as_str())
+    };
+    let name = property("aquasecurity:trivy:SrcName")?;
+    let mut version = property("aquasecurity:trivy:SrcVersion")?.to_owned();
+    if let Some(release) =
+        property("aquasecurity:trivy:SrcRelease").filter(|release| !release.is_empty())
+    {
+        version = format!("{version}-{release}");
+    }
+    if let Some(epoch) = property("aquasecurity:trivy:SrcEpoch").filter(|epoch| *epoch != "0") {
+        version = format!("{epoch}:{version}");
+    }
+    Some(SourcePackage {
+        name: name.to_owned(),
+        version,
+    })
+}
+
 /// Reads a CycloneDX or SPDX JSON document (sealcraft's, syft's or trivy's) back into an inventory.
 pub fn read(bytes: &[u8]) -> Result<Inventory, Error> {
     let document: Value = serde_json::from_slice(bytes).map_err(Error::NotJson)?;
-    let mut entries: Vec<(String, Option<String>, Vec<String>)> = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
+    // Source packages that documents record outside the purl (trivy's properties), by purl.
+    let mut sources: std::collections::HashMap<String, SourcePackage> =
+        std::collections::HashMap::new();
     let mut os = None;
     if document.get("bomFormat").and_then(Value::as_str) == Some("CycloneDX") {
         let mut stack: Vec<&Value> = document
@@ -341,7 +373,14 @@ pub fn read(bytes: &[u8]) -> Result<Inventory, Error> {
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                     licenses.unwrap_or_default(),
+                    component
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                 ));
+                if let Some(source) = trivy_source(component) {
+                    sources.insert(purl.to_owned(), source);
+                }
             }
             if let Some(children) = component.get("components").and_then(Value::as_array) {
                 stack.extend(children);
@@ -382,6 +421,10 @@ pub fn read(bytes: &[u8]) -> Result<Inventory, Error> {
                         .and_then(Value::as_str)
                         .map(str::to_owned),
                     Vec::new(),
+                    package
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                 ));
             }
         }
@@ -389,7 +432,7 @@ pub fn read(bytes: &[u8]) -> Result<Inventory, Error> {
         return Err(Error::UnknownFormat);
     }
     let mut inventory = Inventory::default();
-    for (text, version, licenses) in entries {
+    for (text, version, licenses, document_name) in entries {
         let Some(purl) = Purl::parse(&text) else {
             inventory.warnings.push(Warning {
                 code: "sbom-bad-purl",
@@ -407,7 +450,7 @@ pub fn read(bytes: &[u8]) -> Result<Inventory, Error> {
             Some(epoch) if !version.contains(':') => format!("{epoch}:{version}"),
             _ => version,
         };
-        let source =
+        let source = sources.remove(&text).or_else(|| {
             purl.qualifiers
                 .get("upstream")
                 .map(|upstream| match upstream.split_once('@') {
@@ -419,16 +462,22 @@ pub fn read(bytes: &[u8]) -> Result<Inventory, Error> {
                         name: upstream.clone(),
                         version: version.clone(),
                     },
-                });
+                })
+        });
         if os.is_none()
             && let Some(distro) = purl.qualifiers.get("distro")
             && let Some((id, release)) = distro.split_once('-')
         {
             os = Some((id.to_owned(), release.to_owned()));
         }
+        // The document's own name keeps the ecosystem's spelling (PyPI's `Jinja2`); purls normalise it.
+        let name = document_name
+            .filter(|name| name.eq_ignore_ascii_case(&purl.name) || kind != PackageType::Pypi)
+            .filter(|name| !name.is_empty() && kind != PackageType::Npm)
+            .unwrap_or_else(|| purl.name.clone());
         inventory.packages.push(Package {
             kind,
-            name: purl.name.clone(),
+            name,
             version,
             purl: text,
             licenses,

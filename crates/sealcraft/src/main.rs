@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => commands::publish::publish(args, &printer),
         Command::Verify(args) => commands::publish::verify(args, &printer),
         Command::Sbom(args) => commands::sbom::sbom(args, &printer),
+        Command::Scan(args) => commands::scan::scan(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,4 +8,6 @@
 //!   inventory (Debian packages through their source package).
 
 pub mod osv;
+pub mod report;
+pub mod severity;
 pub mod version;

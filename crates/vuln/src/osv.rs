@@ -388,6 +388,22 @@ pub struct Finding {
     pub purl: String,
     /// The advisory's summary.
     pub summary: Option<String>,
+    /// The severity level.
+    pub severity: crate::severity::Severity,
+    /// The highest CVSS v3 base score, when the advisory has a vector.
+    pub cvss_score: Option<f64>,
+    /// Reference URLs.
+    pub references: Vec<String>,
+}
+
+impl Finding {
+    /// The id reports lead with: a CVE alias when there is one (as Trivy does), else the record id.
+    pub fn display_id(&self) -> &str {
+        std::iter::once(&self.id)
+            .chain(&self.aliases)
+            .find(|id| id.starts_with("CVE-"))
+            .unwrap_or(&self.id)
+    }
 }
 
 /// Matches every package of `inventory` against `database`: one finding per
@@ -456,6 +472,13 @@ pub fn scan(inventory: &Inventory, database: &Database) -> (Vec<Finding>, Vec<Re
                                         package_type: package.kind,
                                         purl: package.purl.clone(),
                                         summary: advisory.summary.clone(),
+                                        severity: crate::severity::of_advisory(advisory).0,
+                                        cvss_score: crate::severity::of_advisory(advisory).1,
+                                        references: advisory
+                                            .references
+                                            .iter()
+                                            .map(|reference| reference.url.clone())
+                                            .collect(),
                                     },
                                 );
                             }

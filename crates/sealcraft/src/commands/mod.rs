@@ -7,4 +7,5 @@ pub(crate) mod key;
 pub(crate) mod publish;
 pub(crate) mod run;
 pub(crate) mod sbom;
+pub(crate) mod scan;
 pub(crate) mod squash;

@@ -10,6 +10,7 @@ mod registry;
 mod run;
 mod runtime;
 mod sbom;
+mod scan;
 mod squash;
 mod support;
 mod token;

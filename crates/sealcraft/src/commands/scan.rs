@@ -1,0 +1,106 @@
+use anyhow::{Context, Result, bail};
+use sealcraft_cli::ScanArgs;
+use sealcraft_inventory::{DirectorySource, Inventory, Limits, catalog};
+use sealcraft_oci::image::{Image, rfc3339};
+use sealcraft_pipeline::sbom::inventory_of;
+use sealcraft_vuln::osv::{Database, scan as match_advisories};
+use sealcraft_vuln::report::{gate, summary, trivy_json};
+use sealcraft_vuln::severity::Severity;
+
+use crate::output::{Printer, Rejected};
+use crate::settings::{open_layout_image, source_date_epoch};
+
+fn inventory_for(args: &ScanArgs) -> Result<(Inventory, String)> {
+    if let Some(path) = &args.sbom {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let inventory = sealcraft_sbom::read(&bytes)
+            .with_context(|| format!("reading the SBOM {}", path.display()))?;
+        return Ok((inventory, path.display().to_string()));
+    }
+    let image = args.image.as_deref().unwrap_or_default();
+    if let Some(path) = image.strip_prefix("dir:") {
+        if !std::path::Path::new(path).is_dir() {
+            bail!("{path} is not a directory");
+        }
+        return Ok((
+            catalog(&DirectorySource::new(path), &Limits::default()),
+            path.to_owned(),
+        ));
+    }
+    let (layout, tag) = open_layout_image(image)?;
+    let loaded =
+        Image::load(&layout, tag.as_deref(), None).with_context(|| format!("loading {image}"))?;
+    Ok((
+        inventory_of(&layout, &loaded).with_context(|| format!("cataloging {image}"))?,
+        image.to_owned(),
+    ))
+}
+
+pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<()> {
+    let levels = args
+        .fail_on
+        .iter()
+        .map(|level| {
+            Severity::parse(level).with_context(|| {
+                format!("--fail-on {level:?}: expected UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (database, record_warnings) = Database::load_dir(&args.db)
+        .with_context(|| format!("reading the advisory database {}", args.db.display()))?;
+    if database.is_empty() {
+        bail!("{} holds no OSV records", args.db.display());
+    }
+    let (inventory, default_name) = inventory_for(args)?;
+    let (findings, match_warnings) = match_advisories(&inventory, &database);
+    let name = args.name.clone().unwrap_or(default_name);
+    let created = rfc3339(source_date_epoch()?.unwrap_or(0));
+    let report = trivy_json(&findings, &inventory, &name, &created);
+    if let Some(path) = &args.output {
+        let mut bytes = serde_json::to_vec_pretty(&report)?;
+        bytes.push(b'\n');
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let counts = summary(&findings);
+    let mut human: Vec<String> = findings
+        .iter()
+        .map(|finding| {
+            format!(
+                "{:<9} {:<22} {:<28} {:<32} {}",
+                finding.severity.name(),
+                finding.display_id(),
+                finding.package,
+                finding.installed_version,
+                finding.fixed_version.as_deref().unwrap_or("(no fix)")
+            )
+        })
+        .collect();
+    for warning in record_warnings.iter().chain(&match_warnings) {
+        human.push(format!(
+            "warning[{}]: {}: {}",
+            warning.code, warning.record, warning.message
+        ));
+    }
+    human.push(format!(
+        "{} findings in {} packages ({}): {}",
+        findings.len(),
+        inventory.packages.len(),
+        name,
+        counts
+            .iter()
+            .map(|(severity, count)| format!("{} {count}", severity.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    printer.result(&report, &human);
+    let failing = gate(&findings, &levels, args.ignore_unfixed);
+    if !failing.is_empty() {
+        return Err(Rejected(format!(
+            "{} findings at {} fail the gate",
+            failing.len(),
+            args.fail_on.join(",")
+        ))
+        .into());
+    }
+    Ok(())
+}
