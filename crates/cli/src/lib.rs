@@ -55,6 +55,36 @@ pub enum Command {
     Sbom(SbomArgs),
     /// Match an image (or an SBOM) against OSV advisories; exit 1 when the gate fails.
     Scan(ScanArgs),
+    /// Manage the local advisory database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// `sealcraft db …`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Import OSV records from a directory, an osv.dev all.zip or a .jsonl file.
+    Import(DbImportArgs),
+    /// Show what a database holds.
+    Info(DbInfoArgs),
+}
+
+/// `sealcraft db import`.
+#[derive(Debug, Args)]
+pub struct DbImportArgs {
+    /// The records: a directory of OSV JSON files, a .zip of them, or JSON Lines.
+    pub source: PathBuf,
+    /// The database directory to (re)create.
+    #[arg(long)]
+    pub db: PathBuf,
+}
+
+/// `sealcraft db info`.
+#[derive(Debug, Args)]
+pub struct DbInfoArgs {
+    /// The database directory.
+    #[arg(long)]
+    pub db: PathBuf,
 }
 
 /// `sealcraft scan`.
@@ -66,7 +96,7 @@ pub struct ScanArgs {
     /// Scan this SBOM (CycloneDX or SPDX JSON) instead of an image.
     #[arg(long)]
     pub sbom: Option<PathBuf>,
-    /// The advisory database: a directory of OSV JSON records.
+    /// The advisory database (made by `sealcraft db import`), or a directory of OSV JSON records.
     #[arg(long)]
     pub db: PathBuf,
     /// Severities that fail the scan, comma-separated.

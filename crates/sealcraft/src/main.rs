@@ -9,7 +9,7 @@ mod settings;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sealcraft_cli::{Cli, Command, ImageCommand, KeyCommand};
+use sealcraft_cli::{Cli, Command, DbCommand, ImageCommand, KeyCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::publish::verify(args, &printer),
         Command::Sbom(args) => commands::sbom::sbom(args, &printer),
         Command::Scan(args) => commands::scan::scan(args, &printer),
+        Command::Db(DbCommand::Import(args)) => commands::db::import(args, &printer),
+        Command::Db(DbCommand::Info(args)) => commands::db::info(args, &printer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

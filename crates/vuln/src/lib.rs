@@ -10,4 +10,5 @@
 pub mod osv;
 pub mod report;
 pub mod severity;
+pub mod store;
 pub mod version;

@@ -131,7 +131,7 @@ pub struct RecordWarning {
 }
 
 /// The ecosystem and the name and version to match for a package.
-fn match_key(package: &Package, inventory: &Inventory) -> Option<(String, String, String)> {
+pub fn match_key(package: &Package, inventory: &Inventory) -> Option<(String, String, String)> {
     Some(match package.kind {
         PackageType::Deb => {
             let os = inventory.os.as_ref()?;
@@ -177,7 +177,8 @@ fn match_key(package: &Package, inventory: &Inventory) -> Option<(String, String
     })
 }
 
-fn normalize_record_name(ecosystem: &str, name: &str) -> String {
+/// The name an index keys a record's package by (PEP 503 for PyPI).
+pub fn normalize_record_name(ecosystem: &str, name: &str) -> String {
     if ecosystem == "PyPI" {
         normalize_python_name(name)
     } else {

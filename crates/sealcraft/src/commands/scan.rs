@@ -3,9 +3,12 @@ use sealcraft_cli::ScanArgs;
 use sealcraft_inventory::{DirectorySource, Inventory, Limits, catalog};
 use sealcraft_oci::image::{Image, rfc3339};
 use sealcraft_pipeline::sbom::inventory_of;
-use sealcraft_vuln::osv::{Database, scan as match_advisories};
+use std::collections::BTreeSet;
+
+use sealcraft_vuln::osv::{Database, match_key, scan as match_advisories};
 use sealcraft_vuln::report::{gate, summary, trivy_json};
 use sealcraft_vuln::severity::Severity;
+use sealcraft_vuln::store::Store;
 
 use crate::output::{Printer, Rejected};
 use crate::settings::{open_layout_image, source_date_epoch};
@@ -46,12 +49,28 @@ pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<()> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let (database, record_warnings) = Database::load_dir(&args.db)
-        .with_context(|| format!("reading the advisory database {}", args.db.display()))?;
-    if database.is_empty() {
-        bail!("{} holds no OSV records", args.db.display());
-    }
     let (inventory, default_name) = inventory_for(args)?;
+    let (database, record_warnings) = if args.db.join("metadata.json").is_file() {
+        // An imported database: only the records of the packages present are read.
+        let store = Store::open(&args.db)?;
+        let keys: BTreeSet<(String, String)> = inventory
+            .packages
+            .iter()
+            .filter_map(|package| match_key(package, &inventory))
+            .map(|(ecosystem, name, _)| (ecosystem, name))
+            .collect();
+        store.load(&keys)?
+    } else {
+        let (database, warnings) = Database::load_dir(&args.db)
+            .with_context(|| format!("reading the advisory database {}", args.db.display()))?;
+        if database.is_empty() {
+            bail!(
+                "{} holds no OSV records; import some with `sealcraft db import`",
+                args.db.display()
+            );
+        }
+        (database, warnings)
+    };
     let (findings, match_warnings) = match_advisories(&inventory, &database);
     let name = args.name.clone().unwrap_or(default_name);
     let created = rfc3339(source_date_epoch()?.unwrap_or(0));

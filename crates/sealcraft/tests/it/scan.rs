@@ -277,3 +277,120 @@ fn dpkg_greater(a: &str, b: &str) -> bool {
         .unwrap()
         .success()
 }
+
+#[test]
+fn databases_import_from_directories_zips_and_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<PathBuf> = {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(database())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        paths.sort();
+        paths
+    };
+    // A zip laid out like osv.dev's all.zip, and the same records as JSON Lines, each with a bad record added.
+    let zip_path = dir.path().join("all.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut lines = String::new();
+    for path in &records {
+        let bytes = std::fs::read(path).unwrap();
+        zip.start_file(path.file_name().unwrap().to_string_lossy(), options)
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &bytes).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        lines.push_str(&value.to_string());
+        lines.push('\n');
+    }
+    zip.start_file("BROKEN-1.json", options).unwrap();
+    std::io::Write::write_all(&mut zip, b"{\"id\": \"BROKEN-1\", \"affected\": 7}").unwrap();
+    zip.finish().unwrap();
+    lines.push_str("not json at all\n");
+    let jsonl_path = dir.path().join("records.jsonl");
+    std::fs::write(&jsonl_path, lines).unwrap();
+
+    let image = import(dir.path(), "bookworm-aged.tar.gz");
+    let truth = ground_truth();
+    let known: BTreeSet<String> = truth["advisories"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    for (source, refused) in [
+        (database(), 0),
+        (zip_path.display().to_string(), 1),
+        (jsonl_path.display().to_string(), 1),
+    ] {
+        let db = dir.path().join(format!(
+            "db-{}",
+            Path::new(&source).file_name().unwrap().to_string_lossy()
+        ));
+        let report = sealcraft_ok(&[
+            "db",
+            "import",
+            &source,
+            "--db",
+            &db.display().to_string(),
+            "--json",
+        ]);
+        assert_eq!(report["metadata"]["records"], 157, "{source}");
+        assert_eq!(report["metadata"]["rejected"], refused, "{source}");
+        let warnings = report["warnings"].as_array().unwrap();
+        assert_eq!(
+            warnings
+                .iter()
+                .filter(|warning| warning["code"] == "osv-malformed-record")
+                .count(),
+            refused
+        );
+        if refused > 0 {
+            let named = warnings.iter().any(|warning| {
+                warning["record"].as_str().unwrap().contains("BROKEN-1")
+                    || warning["record"].as_str().unwrap().ends_with(":158")
+            });
+            assert!(named, "the bad record must be named: {warnings:?}");
+        }
+        let info = sealcraft_ok(&["db", "info", "--db", &db.display().to_string(), "--json"]);
+        // 124 Debian records, 3 of them with no affected package (not affected in bookworm).
+        assert_eq!(info["ecosystems"]["Debian"], 121);
+        let output = sealcraft(
+            &[
+                "scan",
+                "--db",
+                &db.display().to_string(),
+                &image,
+                "--fail-on",
+                "CRITICAL",
+                "--json",
+            ],
+            &[],
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            matches(&report, &known),
+            expected("aged"),
+            "scan with the database imported from {source}"
+        );
+    }
+    // Garbage in, clear error out; a directory that is no database is refused by name.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = sealcraft(
+        &[
+            "db",
+            "import",
+            &empty.display().to_string(),
+            "--db",
+            &dir.path().join("db-empty").display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no valid OSV record"));
+    let output = sealcraft(&["db", "info", "--db", &empty.display().to_string()], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a sealcraft advisory database"));
+}
