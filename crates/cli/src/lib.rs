@@ -108,6 +108,9 @@ pub struct ScanArgs {
     /// Write the Trivy-compatible JSON report here.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Write a SARIF 2.1.0 report here.
+    #[arg(long)]
+    pub sarif: Option<PathBuf>,
     /// The artifact name in the report (default: the image reference).
     #[arg(long)]
     pub name: Option<String>,

@@ -395,6 +395,8 @@ pub struct Finding {
     pub cvss_score: Option<f64>,
     /// Reference URLs.
     pub references: Vec<String>,
+    /// Where the package was found (its metadata file), when known.
+    pub location: Option<String>,
 }
 
 impl Finding {
@@ -425,6 +427,7 @@ pub fn scan(inventory: &Inventory, database: &Database) -> (Vec<Finding>, Vec<Re
                 affected.package.ecosystem == ecosystem
                     && normalize_record_name(&ecosystem, &affected.package.name) == name
             }) {
+                let (severity, cvss_score) = crate::severity::of_advisory(advisory);
                 match evaluate(affected, &version) {
                     Ok(Evaluation::NotAffected) => {}
                     Ok(Evaluation::Affected { fixed }) => {
@@ -473,13 +476,14 @@ pub fn scan(inventory: &Inventory, database: &Database) -> (Vec<Finding>, Vec<Re
                                         package_type: package.kind,
                                         purl: package.purl.clone(),
                                         summary: advisory.summary.clone(),
-                                        severity: crate::severity::of_advisory(advisory).0,
-                                        cvss_score: crate::severity::of_advisory(advisory).1,
+                                        severity,
+                                        cvss_score,
                                         references: advisory
                                             .references
                                             .iter()
                                             .map(|reference| reference.url.clone())
                                             .collect(),
+                                        location: package.locations.first().cloned(),
                                     },
                                 );
                             }

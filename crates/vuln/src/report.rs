@@ -105,3 +105,75 @@ pub fn gate<'a>(
         })
         .collect()
 }
+
+/// SARIF 2.1.0 for code-scanning dashboards: one rule per vulnerability,
+/// one result per affected package.
+pub fn sarif(findings: &[Finding], artifact_name: &str, tool_version: &str) -> Value {
+    let mut rules: Vec<Value> = Vec::new();
+    let mut rule_index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut results = Vec::new();
+    for finding in findings {
+        let id = finding.display_id().to_owned();
+        let level = match finding.severity {
+            Severity::Critical | Severity::High => "error",
+            Severity::Medium => "warning",
+            Severity::Low | Severity::Unknown => "note",
+        };
+        let index = *rule_index.entry(id.clone()).or_insert_with(|| {
+            let title = finding.summary.clone().unwrap_or_else(|| id.clone());
+            let mut rule = json!({
+                "id": id,
+                "name": if matches!(finding.package_type, PackageType::Deb | PackageType::Apk | PackageType::Rpm) { "OsPackageVulnerability" } else { "LanguageSpecificPackageVulnerability" },
+                "shortDescription": {"text": title},
+                "fullDescription": {"text": title},
+                "defaultConfiguration": {"level": level},
+                "properties": {
+                    "tags": ["vulnerability", "security", finding.severity.name()],
+                    "precision": "very-high",
+                },
+            });
+            if let Some(score) = finding.cvss_score {
+                rule["properties"]["security-severity"] = Value::String(format!("{score:.1}"));
+            }
+            if let Some(url) = finding.references.first().filter(|url| url.starts_with("https://") || url.starts_with("http://")) {
+                rule["helpUri"] = Value::String(url.clone());
+            }
+            rules.push(rule);
+            rules.len() - 1
+        });
+        let text = format!(
+            "Package: {}\nInstalled Version: {}\nVulnerability {}\nSeverity: {}\nFixed Version: {}",
+            finding.package,
+            finding.installed_version,
+            id,
+            finding.severity.name(),
+            finding.fixed_version.as_deref().unwrap_or("(none)")
+        );
+        let uri = finding.location.as_deref().map_or_else(
+            || artifact_name.to_owned(),
+            |location| location.trim_start_matches('/').to_owned(),
+        );
+        results.push(json!({
+            "ruleId": id,
+            "ruleIndex": index,
+            "level": level,
+            "message": {"text": text},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": uri, "uriBaseId": "ROOTPATH"},
+                    "region": {"startLine": 1, "startColumn": 1, "endLine": 1, "endColumn": 1},
+                },
+                "message": {"text": format!("{artifact_name}: {}@{}", finding.package, finding.installed_version)},
+            }],
+        }));
+    }
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "sealcraft", "version": tool_version, "rules": rules}},
+            "results": results,
+            "columnKind": "utf16CodeUnits",
+        }],
+    })
+}

@@ -6,7 +6,7 @@ use sealcraft_pipeline::sbom::inventory_of;
 use std::collections::BTreeSet;
 
 use sealcraft_vuln::osv::{Database, match_key, scan as match_advisories};
-use sealcraft_vuln::report::{gate, summary, trivy_json};
+use sealcraft_vuln::report::{gate, sarif, summary, trivy_json};
 use sealcraft_vuln::severity::Severity;
 use sealcraft_vuln::store::Store;
 
@@ -77,6 +77,12 @@ pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<()> {
     let report = trivy_json(&findings, &inventory, &name, &created);
     if let Some(path) = &args.output {
         let mut bytes = serde_json::to_vec_pretty(&report)?;
+        bytes.push(b'\n');
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.sarif {
+        let mut bytes =
+            serde_json::to_vec_pretty(&sarif(&findings, &name, env!("CARGO_PKG_VERSION")))?;
         bytes.push(b'\n');
         std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -394,3 +394,61 @@ fn databases_import_from_directories_zips_and_json_lines() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a sealcraft advisory database"));
 }
+
+#[test]
+fn sarif_reports_validate_against_the_sarif_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = import(dir.path(), "bookworm-aged.tar.gz");
+    let sarif = dir.path().join("report.sarif");
+    let output = sealcraft(
+        &[
+            "scan",
+            "--db",
+            &database(),
+            &image,
+            "--fail-on",
+            "CRITICAL",
+            "--sarif",
+            &sarif.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let schema = std::env::var("SEALCRAFT_SARIF_SCHEMA")
+        .unwrap_or_else(|_| "/opt/sealcraft-tools/sarif-2.1.0.json".to_owned());
+    assert!(
+        Path::new(&schema).is_file(),
+        "the SARIF 2.1.0 schema is needed at {schema} (scripts/test installs it)"
+    );
+    let tool = std::env::var("SEALCRAFT_PYTHON_TOOLS").map_or_else(
+        |_| "check-jsonschema".to_owned(),
+        |directory| format!("{directory}/check-jsonschema"),
+    );
+    let validation = std::process::Command::new(&tool)
+        .args(["--schemafile", &schema, &sarif.display().to_string()])
+        .output()
+        .expect("check-jsonschema is installed (scripts/test)");
+    assert!(
+        validation.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&validation.stdout),
+        String::from_utf8_lossy(&validation.stderr)
+    );
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let results = document["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(
+        results.len(),
+        164 - 1,
+        "one result per finding (two records of one urllib3 vulnerability are merged)"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|result| result["ruleIndex"].as_u64().is_some())
+    );
+}
