@@ -50,6 +50,17 @@ pub enum Error {
     /// The signing key could not be loaded.
     #[error("loading the signing key")]
     Key(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A gate said no (the run stops before anything is published).
+    #[error("the {stage} gate failed: {reason}")]
+    GateFailed {
+        /// The stage.
+        stage: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The advisory database could not be read.
+    #[error(transparent)]
+    AdvisoryStore(#[from] sealcraft_vuln::store::Error),
     /// A stage failed; the run record says so.
     #[error("stage {stage} failed")]
     Stage {

@@ -38,6 +38,18 @@ struct RawConfig {
     build: RawBuild,
     #[serde(default)]
     publish: Option<RawPublish>,
+    #[serde(default)]
+    scan: Option<RawScan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScan {
+    db: Spanned<String>,
+    #[serde(default)]
+    fail_on: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    ignore_unfixed: bool,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +180,19 @@ pub struct Plan {
     pub compression: Compression,
     /// Signing and publishing, when configured.
     pub publish: Option<PublishPlan>,
+    /// The vulnerability scan and its gate, when configured.
+    pub scan: Option<ScanPlan>,
+}
+
+/// The `[scan]` section.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    /// The advisory database (made by `sealcraft db import`) or a directory of OSV records.
+    pub db: PathBuf,
+    /// Severities that fail the run.
+    pub fail_on: Vec<sealcraft_vuln::severity::Severity>,
+    /// Findings without a fix do not fail the run.
+    pub ignore_unfixed: bool,
 }
 
 /// Where the image is published.
@@ -466,6 +491,40 @@ impl Plan {
             .get_ref()
             .trim_end_matches('/')
             .to_owned();
+        let scan = match &raw.scan {
+            None => None,
+            Some(scan) => {
+                let db = resolve(scan.db.get_ref());
+                if !db.is_dir() {
+                    return Err(config_error(
+                        Some(scan.db.span()),
+                        "scan.db",
+                        format!(
+                            "{} is not a directory; create a database with `sealcraft db import`",
+                            db.display()
+                        ),
+                    ));
+                }
+                let mut fail_on = Vec::new();
+                match &scan.fail_on {
+                    None => fail_on.extend([
+                        sealcraft_vuln::severity::Severity::High,
+                        sealcraft_vuln::severity::Severity::Critical,
+                    ]),
+                    Some(levels) => {
+                        for level in levels.get_ref() {
+                            let parsed = sealcraft_vuln::severity::Severity::parse(level).ok_or_else(|| config_error(Some(levels.span()), "scan.fail_on", format!("{level:?} is not UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL")))?;
+                            fail_on.push(parsed);
+                        }
+                    }
+                }
+                Some(ScanPlan {
+                    db,
+                    fail_on,
+                    ignore_unfixed: scan.ignore_unfixed,
+                })
+            }
+        };
         let publish = match &raw.publish {
             None => None,
             Some(publish) => Some(
@@ -490,6 +549,7 @@ impl Plan {
             source_date_epoch,
             compression,
             publish,
+            scan,
         })
     }
 

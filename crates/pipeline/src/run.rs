@@ -41,6 +41,8 @@ pub enum Stage {
     Squash,
     /// CycloneDX and SPDX documents of the final image.
     Sbom,
+    /// Vulnerabilities against the advisory database, and the gate.
+    Scan,
     /// Signed, then pushed.
     Publish,
 }
@@ -61,6 +63,7 @@ impl Stage {
             Self::Build => "build",
             Self::Squash => "squash",
             Self::Sbom => "sbom",
+            Self::Scan => "scan",
             Self::Publish => "publish",
         }
     }
@@ -436,6 +439,41 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
                 .collect();
             Ok((inputs, outputs, json!({"formats": ["cyclonedx-1.6", "spdx-2.3"], "packages": report.counts, "warnings": report.warnings.len()})))
         })?;
+    }
+    if let Some(scan_plan) = plan.scan.as_ref().filter(|_| until >= Stage::Scan) {
+        let mut failing = 0;
+        runner.stage(Stage::Scan, |runner| {
+            let inventory = crate::sbom::inventory_of(&runner.layout, &image)?;
+            let (database, _) = if scan_plan.db.join("metadata.json").is_file() {
+                let store = sealcraft_vuln::store::Store::open(&scan_plan.db)?;
+                let keys = inventory.packages.iter().filter_map(|package| sealcraft_vuln::osv::match_key(package, &inventory)).map(|(ecosystem, name, _)| (ecosystem, name)).collect();
+                store.load(&keys)?
+            } else {
+                sealcraft_vuln::osv::Database::load_dir(&scan_plan.db).map_err(|source| Error::Io { action: "reading the advisory database", path: scan_plan.db.clone(), source })?
+            };
+            let (findings, warnings) = sealcraft_vuln::osv::scan(&inventory, &database);
+            let name = runner.plan.image_name(runner.architecture);
+            let report = sealcraft_vuln::report::trivy_json(&findings, &inventory, &name, &sealcraft_oci::image::rfc3339(runner.plan.source_date_epoch));
+            let directory = runner.layout.root().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            let short = name.rsplit('/').next().unwrap_or(&name).replace(':', "-");
+            let path = directory.join(format!("scan-{short}.json"));
+            let mut bytes = serde_json::to_vec_pretty(&report).unwrap_or_else(|_| unreachable!("plain data"));
+            bytes.push(b'\n');
+            write_atomically(&path, &bytes)?;
+            failing = sealcraft_vuln::report::gate(&findings, &scan_plan.fail_on, scan_plan.ignore_unfixed).len();
+            let counts: std::collections::BTreeMap<&str, usize> = sealcraft_vuln::report::summary(&findings).into_iter().map(|(severity, count)| (severity.name(), count)).collect();
+            let inputs = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];
+            let outputs = vec![Artifact { name: format!("scan-{short}.json"), digest: sealcraft_oci::digest::sha256_of(&bytes).to_string(), size: Some(bytes.len() as u64) }];
+            Ok((inputs, outputs, json!({"findings": findings.len(), "severities": counts, "gate_failures": failing, "warnings": warnings.len()})))
+        })?;
+        if failing > 0 {
+            return Err(Error::GateFailed {
+                stage: "scan",
+                reason: format!(
+                    "{failing} findings at the levels in scan.fail_on; nothing was published"
+                ),
+            });
+        }
     }
     if let Some(publish_plan) = plan.publish.as_ref().filter(|_| until >= Stage::Publish) {
         let context = options.publish.as_ref().ok_or(Error::Published {

@@ -34,7 +34,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A check that ran and said no (a signature that does not verify) is exit 1.
-        Err(error) if error.downcast_ref::<output::Rejected>().is_some() => {
+        Err(error)
+            if error.downcast_ref::<output::Rejected>().is_some()
+                || matches!(
+                    error.downcast_ref::<sealcraft_pipeline::Error>(),
+                    Some(sealcraft_pipeline::Error::GateFailed { .. })
+                ) =>
+        {
             printer.error(&error);
             ExitCode::from(1)
         }

@@ -222,3 +222,106 @@ fn run_signs_and_publishes_as_its_last_stage() {
             .any(|line| line.contains("\"stage\":\"publish\"") && line.contains("\"completed\""))
     );
 }
+
+#[test]
+fn a_failed_scan_gate_stops_the_run_before_publishing() {
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tarball = workspace.join("crates/inventory/tests/data/bookworm-aged.tar.gz");
+    let imported = crate::support::sealcraft_ok(&[
+        "image",
+        "import",
+        &format!("rootfs:{}", tarball.display()),
+        "--output",
+        &format!("oci:{}:aged", dir.path().join("base").display()),
+        "--json",
+    ]);
+    let digest = imported["digest"].as_str().unwrap();
+    let keys = dir.path().join("keys");
+    assert!(
+        sealcraft(
+            &[
+                "key",
+                "generate",
+                "--output-dir",
+                &keys.display().to_string()
+            ],
+            &[("COSIGN_PASSWORD", "k")]
+        )
+        .status
+        .success()
+    );
+    let osv = workspace
+        .join("crates/vuln/tests/data/osv")
+        .canonicalize()
+        .unwrap();
+    let config = dir.path().join("sealcraft.toml");
+    let write_config = |fail_on: &str| {
+        fs::write(
+            &config,
+            format!(
+                "[project]\nname = \"gated\"\nversion = \"1.0\"\nregistry = \"registry.example.com\"\narchitectures = [\"amd64\"]\n[base]\nimage = \"oci:base:aged@{digest}\"\n[user]\nname = \"app\"\nuid = 1000\n[scan]\ndb = \"{}\"\nfail_on = [{fail_on}]\n[publish]\nkey = \"keys/cosign.key\"\ntarget = \"oci:published\"\n",
+                osv.display()
+            ),
+        )
+        .unwrap();
+    };
+    // Debian findings carry no CVSS data here, so they are UNKNOWN: a gate on UNKNOWN fails.
+    write_config("\"UNKNOWN\"");
+    let output = sealcraft(
+        &["run", "--config", &config.display().to_string()],
+        &[("COSIGN_PASSWORD", "k")],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the scan gate failed"));
+    let run_dir = dir.path().join("out/gated-1.0-amd64");
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["status"], "failed");
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(run_dir.join("scan-gated-1.0-amd64.json")).unwrap())
+            .unwrap();
+    assert!(
+        report["Results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|result| result["Class"] == "os-pkgs")
+    );
+    assert!(
+        !dir.path().join("published").exists(),
+        "nothing may be published when the gate fails"
+    );
+
+    // A gate the findings do not reach lets the run publish.
+    write_config("\"CRITICAL\"");
+    let output = sealcraft(
+        &["run", "--config", &config.display().to_string()],
+        &[("COSIGN_PASSWORD", "k")],
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(run_dir.join("scan-gated-1.0-amd64.json")).unwrap())
+            .unwrap();
+    let critical = report["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|result| result["Vulnerabilities"].as_array().unwrap())
+        .filter(|vulnerability| vulnerability["Severity"] == "CRITICAL")
+        .count();
+    if critical == 0 {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(dir.path().join("published/index.json").is_file());
+    } else {
+        assert_eq!(output.status.code(), Some(1));
+    }
+}
