@@ -123,3 +123,50 @@ fn matches_equal_the_ground_truth_for_both_inventories() {
         );
     }
 }
+
+#[test]
+fn malformed_records_are_named_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad-json.json"), b"{ not json").unwrap();
+    std::fs::write(
+        dir.path().join("odd.json"),
+        br#"{"id":"ODD-1","affected":[{"package":{"ecosystem":"PyPI","name":"requests"},"ranges":[{"type":"WEIRD","events":[{"introduced":"0"}]},{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"not a version!!"}]}]}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("good.json"), br#"{"id":"GOOD-1","affected":[{"package":{"ecosystem":"PyPI","name":"Requests"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.32.0"}]}]}]}"#).unwrap();
+    let (records, warnings) = sealcraft_vuln::store::read_source(dir.path()).unwrap();
+    assert_eq!(records.len(), 2);
+    let codes: Vec<(&str, &str)> = warnings
+        .iter()
+        .map(|warning| (warning.code, warning.record.as_str()))
+        .collect();
+    assert!(
+        codes
+            .iter()
+            .any(|(code, record)| *code == "osv-malformed-record"
+                && record.ends_with("bad-json.json")),
+        "{codes:?}"
+    );
+    assert!(
+        codes
+            .iter()
+            .any(|(code, record)| *code == "osv-unknown-range-type" && *record == "ODD-1"),
+        "{codes:?}"
+    );
+
+    let inventory = sealcraft_sbom::read(br#"{"bomFormat":"CycloneDX","components":[{"name":"requests","version":"2.31.0","purl":"pkg:pypi/requests@2.31.0"}]}"#).unwrap();
+    let (findings, warnings) = scan(&inventory, &Database::new(records));
+    assert_eq!(
+        findings
+            .iter()
+            .map(|finding| finding.id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["GOOD-1"]
+    );
+    assert_eq!(findings[0].fixed_version.as_deref(), Some("2.32.0"));
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(
+        (warnings[0].code, warnings[0].record.as_str()),
+        ("osv-unparsable-version", "ODD-1")
+    );
+}
