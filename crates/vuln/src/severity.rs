@@ -130,7 +130,13 @@ pub fn cvss3_base_score(vector: &str) -> Option<f64> {
     })
 }
 
-/// The severity of an advisory: the highest of its CVSS v3 scores, else
+/// The base score of a CVSS v4.0 vector, `None` when the vector is malformed.
+pub fn cvss4_base_score(vector: &str) -> Option<f64> {
+    let parsed: cvss::v4::Vector = vector.parse().ok()?;
+    Some(parsed.score().value())
+}
+
+/// The severity of an advisory: the highest of its CVSS v3 and v4 scores, else
 /// GHSA's label, else Debian's urgency; `UNKNOWN` without data.
 pub fn of_advisory(advisory: &Advisory) -> (Severity, Option<f64>) {
     let mut best: Option<f64> = None;
@@ -141,9 +147,12 @@ pub fn of_advisory(advisory: &Advisory) -> (Severity, Option<f64>) {
             .flat_map(|affected| affected.severity.iter()),
     );
     for entry in entries {
-        if entry.kind.starts_with("CVSS_V3")
-            && let Some(score) = cvss3_base_score(&entry.score)
-        {
+        let score = match entry.kind.as_str() {
+            "CVSS_V3" => cvss3_base_score(&entry.score),
+            "CVSS_V4" => cvss4_base_score(&entry.score),
+            _ => None,
+        };
+        if let Some(score) = score {
             best = Some(best.map_or(score, |current: f64| current.max(score)));
         }
     }
@@ -202,5 +211,43 @@ mod tests {
         assert_eq!(Severity::from_score(9.8), Severity::Critical);
         assert_eq!(Severity::from_score(6.1), Severity::Medium);
         assert_eq!(Severity::parse("moderate"), Some(Severity::Medium));
+    }
+
+    #[test]
+    fn cvss4_scores_come_out_of_the_specification_tables() {
+        let cases = [
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H",
+                10.0,
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                9.3,
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:L/SC:N/SI:N/SA:N",
+                6.9,
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N",
+                0.0,
+            ),
+        ];
+        for (vector, expected) in cases {
+            assert_eq!(cvss4_base_score(vector), Some(expected), "{vector}");
+        }
+        assert_eq!(cvss4_base_score("CVSS:4.0/AV:Q"), None);
+        let advisory: crate::osv::Advisory = serde_json::from_str(r#"{"id":"X-1","severity":[{"type":"CVSS_V4","score":"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"},{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:N"}]}"#).unwrap();
+        assert_eq!(of_advisory(&advisory), (Severity::Critical, Some(9.3)));
+        let labelled: crate::osv::Advisory =
+            serde_json::from_str(r#"{"id":"GHSA-1","database_specific":{"severity":"MODERATE"}}"#)
+                .unwrap();
+        assert_eq!(of_advisory(&labelled), (Severity::Medium, None));
+        let debian: crate::osv::Advisory = serde_json::from_str(r#"{"id":"DEBIAN-1","affected":[{"package":{"ecosystem":"Debian:12","name":"x"},"ecosystem_specific":{"urgency":"high"}}]}"#).unwrap();
+        assert_eq!(of_advisory(&debian), (Severity::High, None));
+        assert_eq!(
+            of_advisory(&serde_json::from_str(r#"{"id":"NONE-1"}"#).unwrap()),
+            (Severity::Unknown, None)
+        );
     }
 }
