@@ -452,3 +452,50 @@ fn sarif_reports_validate_against_the_sarif_schema() {
             .all(|result| result["ruleIndex"].as_u64().is_some())
     );
 }
+
+#[test]
+fn peer_sboms_of_the_aged_image_scan_to_the_ground_truth() {
+    let truth = ground_truth();
+    let known: BTreeSet<String> = truth["advisories"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let data = workspace().join("crates/sbom/tests/data");
+    let (_, report) = scan(&[
+        "--sbom",
+        &data
+            .join("trivy-0.59.1.aged.cdx.json")
+            .display()
+            .to_string(),
+        "--fail-on",
+        "CRITICAL",
+    ]);
+    assert_eq!(
+        matches(&report, &known),
+        expected("aged"),
+        "trivy's SBOM of the aged image"
+    );
+    // syft 1.18.1 also lists perl and usrmerge, which dpkg has in state `rc` (removed):
+    // its SBOM scans to the ground truth plus exactly the matches of perl itself.
+    let (_, report) = scan(&[
+        "--sbom",
+        &data.join("syft-1.18.1.aged.cdx.json").display().to_string(),
+        "--fail-on",
+        "CRITICAL",
+    ]);
+    let found = matches(&report, &known);
+    let expected = expected("aged");
+    assert!(expected.is_subset(&found));
+    let extra: BTreeSet<&str> = found
+        .difference(&expected)
+        .map(|(_, package)| package.as_str())
+        .collect();
+    assert_eq!(
+        extra,
+        BTreeSet::from(["perl"]),
+        "{:?}",
+        found.difference(&expected).collect::<Vec<_>>()
+    );
+}
