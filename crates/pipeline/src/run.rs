@@ -43,6 +43,8 @@ pub enum Stage {
     Sbom,
     /// Vulnerabilities against the advisory database, and the gate.
     Scan,
+    /// SLSA provenance, and a signature for every artifact.
+    Attest,
     /// Signed, then pushed.
     Publish,
 }
@@ -64,6 +66,7 @@ impl Stage {
             Self::Squash => "squash",
             Self::Sbom => "sbom",
             Self::Scan => "scan",
+            Self::Attest => "attest",
             Self::Publish => "publish",
         }
     }
@@ -83,12 +86,25 @@ pub struct RunOptions<'a> {
     pub publish: Option<PublishContext<'a>>,
 }
 
+/// What the builder knows about the source and itself, for provenance.
+#[derive(Debug, Clone)]
+pub struct BuilderContext {
+    /// The source repository, ref and commit.
+    pub source: sealcraft_attest::SourceInfo,
+    /// The builder identity.
+    pub builder_id: String,
+    /// Builder-controlled facts (CI run ids, runner environment).
+    pub internal: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
 /// The resolved inputs of the publish stage.
 pub struct PublishContext<'a> {
     /// The registry client, for registry targets.
     pub client: Option<&'a sealcraft_registry::Client>,
     /// Loads the signing key.
     pub key: crate::publish::KeyLoader<'a>,
+    /// Provenance facts about the source and the builder.
+    pub builder: BuilderContext,
 }
 
 /// Something a stage read or wrote, by digest.
@@ -187,6 +203,10 @@ fn new_run_id() -> String {
 
 struct Runner<'a> {
     plan: &'a Plan,
+    run_id: String,
+    started: String,
+    /// Artifacts of the run directory to sign, by file name and digest.
+    artifacts: Vec<(std::path::PathBuf, String)>,
     architecture: &'a str,
     layout: Layout,
     log: EventLog<'a>,
@@ -295,6 +315,9 @@ fn run_architecture(
     log.emit("run", "started", json!({"image": image_name, "architecture": architecture, "config": plan.config_path.display().to_string(), "run_dir": run_dir.display().to_string()}))?;
     let mut runner = Runner {
         plan,
+        run_id: run_id.clone(),
+        started: started.clone(),
+        artifacts: Vec::new(),
         architecture,
         layout,
         log,
@@ -431,6 +454,7 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
             };
             let directory = runner.layout.root().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
             let report = crate::sbom::write(&inventory, &info, crate::sbom::Formats { cyclonedx: true, spdx: true }, &directory)?;
+            runner.artifacts.extend(report.files.iter().cloned());
             let inputs = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];
             let outputs = report
                 .files
@@ -460,6 +484,7 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
             let mut bytes = serde_json::to_vec_pretty(&report).unwrap_or_else(|_| unreachable!("plain data"));
             bytes.push(b'\n');
             write_atomically(&path, &bytes)?;
+            runner.artifacts.push((path.clone(), sealcraft_oci::digest::sha256_of(&bytes).to_string()));
             failing = sealcraft_vuln::report::gate(&findings, &scan_plan.fail_on, scan_plan.ignore_unfixed).len();
             let counts: std::collections::BTreeMap<&str, usize> = sealcraft_vuln::report::summary(&findings).into_iter().map(|(severity, count)| (severity.name(), count)).collect();
             let inputs = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];
@@ -474,6 +499,63 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
                 ),
             });
         }
+    }
+    let mut provenance_predicate = None;
+    if let (Some(_), Some(context)) = (
+        plan.publish.as_ref().filter(|_| until >= Stage::Attest),
+        options.publish.as_ref(),
+    ) {
+        runner.stage(Stage::Attest, |runner| {
+            let key = (context.key)().map_err(Error::Key)?;
+            let directory = runner.layout.root().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            let name = runner.plan.image_name(runner.architecture);
+            let repository = name.rsplit_once(':').map_or(name.as_str(), |(repository, _)| repository).to_owned();
+            let config_path = runner.plan.config_path.file_name().map(|file| file.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut internal = context.builder.internal.clone();
+            internal.insert("architecture".into(), runner.architecture.into());
+            internal.insert("sourceDateEpoch".into(), runner.plan.source_date_epoch.into());
+            let inputs = sealcraft_attest::ProvenanceInputs {
+                image_repository: repository,
+                image_digest: image.descriptor.digest.to_string(),
+                source: context.builder.source.clone(),
+                config_path,
+                config_digest: runner.plan.config_digest.clone(),
+                internal_parameters: internal,
+                dependencies: vec![
+                    sealcraft_attest::ResourceDescriptor::sha256(Some("base-image".into()), Some(runner.plan.base.display_name.clone()), runner.plan.base.digest.as_ref()),
+                ],
+                builder_id: context.builder.builder_id.clone(),
+                builder_version: std::collections::BTreeMap::from([("sealcraft".to_owned(), env!("CARGO_PKG_VERSION").to_owned())]),
+                invocation_id: runner.run_id.clone(),
+                started_on: runner.started.split('.').next().map(|seconds| format!("{}Z", seconds.trim_end_matches('Z'))).unwrap_or_default(),
+                finished_on: now_rfc3339().split('.').next().map(|seconds| format!("{}Z", seconds.trim_end_matches('Z'))).unwrap_or_default(),
+                byproducts: runner
+                    .artifacts
+                    .iter()
+                    .map(|(path, digest)| sealcraft_attest::ResourceDescriptor::sha256(path.file_name().map(|file| file.to_string_lossy().into_owned()), None, digest))
+                    .collect(),
+            };
+            let statement = sealcraft_attest::statement_v1(&inputs);
+            let short = name.rsplit('/').next().unwrap_or(&name).replace(':', "-");
+            let path = directory.join(format!("attestation-{short}.json"));
+            let mut bytes = serde_json::to_vec_pretty(&statement).unwrap_or_else(|_| unreachable!("plain data"));
+            bytes.push(b'\n');
+            write_atomically(&path, &bytes)?;
+            runner.artifacts.push((path.clone(), sealcraft_oci::digest::sha256_of(&bytes).to_string()));
+            // Every artifact gets a cosign sign-blob compatible signature next to it.
+            let mut outputs = Vec::new();
+            for (artifact, digest) in &runner.artifacts {
+                let content = std::fs::read(artifact).map_err(|source| Error::Io { action: "reading", path: artifact.clone(), source })?;
+                let signature = format!("{}\n", sealcraft_sign::sign_blob(&key, &content));
+                let mut signature_path = artifact.clone().into_os_string();
+                signature_path.push(".sig");
+                write_atomically(std::path::Path::new(&signature_path), signature.as_bytes())?;
+                outputs.push(Artifact { name: artifact.file_name().map(|file| file.to_string_lossy().into_owned()).unwrap_or_default(), digest: digest.clone(), size: Some(content.len() as u64) });
+            }
+            provenance_predicate = Some(statement["predicate"].clone());
+            let inputs_record = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: None }];
+            Ok((inputs_record, outputs, json!({"predicate_type": sealcraft_attest::PREDICATE_V1, "signed": runner.artifacts.len(), "builder_id": context.builder.builder_id})))
+        })?;
     }
     if let Some(publish_plan) = plan.publish.as_ref().filter(|_| until >= Stage::Publish) {
         let context = options.publish.as_ref().ok_or(Error::Published {
@@ -494,7 +576,7 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
                 tag: runner.plan.image_tag(runner.architecture),
                 key: context.key,
                 annotations: publish_plan.annotations.clone(),
-                attestations: Vec::new(),
+                attestations: provenance_predicate.iter().map(|predicate| (sealcraft_attest::PREDICATE_V1.to_owned(), predicate.clone())).collect(),
             };
             let report = publish(&request, &destination)?;
             let inputs = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];

@@ -1,7 +1,9 @@
 use anyhow::{Result, anyhow};
 use sealcraft_cli::RunArgs;
 use sealcraft_pipeline::plan::{Plan, PlanInputs, PublishTarget};
-use sealcraft_pipeline::run::{PublishContext, RunOptions, Stage, run as run_pipeline};
+use sealcraft_pipeline::run::{
+    BuilderContext, PublishContext, RunOptions, Stage, run as run_pipeline,
+};
 
 use crate::output::{Printer, StageReporter};
 use crate::settings::{RegistryAccess, load_private_key, registry_client, source_date_epoch};
@@ -52,6 +54,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
     let publish = plan.publish.as_ref().map(|_| PublishContext {
         client: client.as_ref(),
         key: &load_key,
+        builder: builder_context(&plan.config_path),
     });
     let summary = run_pipeline(&plan, &RunOptions { until, publish }, &reporter)?;
     let human: Vec<String> = summary
@@ -69,4 +72,73 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
         .collect();
     printer.result(&summary, &human);
     Ok(())
+}
+
+/// Provenance facts: from the GitHub Actions environment when running there,
+/// otherwise from the git checkout holding the config file.
+fn builder_context(config_path: &std::path::Path) -> BuilderContext {
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let mut internal = std::collections::BTreeMap::new();
+    if variable("GITHUB_ACTIONS").as_deref() == Some("true")
+        && let (Some(server), Some(repository)) =
+            (variable("GITHUB_SERVER_URL"), variable("GITHUB_REPOSITORY"))
+    {
+        for (key, name) in [
+            ("githubRunId", "GITHUB_RUN_ID"),
+            ("githubRunAttempt", "GITHUB_RUN_ATTEMPT"),
+            ("runnerEnvironment", "RUNNER_ENVIRONMENT"),
+        ] {
+            if let Some(value) = variable(name) {
+                internal.insert(key.to_owned(), serde_json::Value::String(value));
+            }
+        }
+        let builder_id = variable("GITHUB_WORKFLOW_REF").map_or_else(
+            || format!("{server}/{repository}"),
+            |workflow| format!("{server}/{workflow}"),
+        );
+        return BuilderContext {
+            source: sealcraft_attest::SourceInfo {
+                repository: Some(format!("git+{server}/{repository}")),
+                git_ref: variable("GITHUB_REF"),
+                commit: variable("GITHUB_SHA"),
+            },
+            builder_id,
+            internal,
+        };
+    }
+    let directory = config_path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let git = |args: &[&str]| -> Option<String> {
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(directory)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            .filter(|text| !text.is_empty())
+    };
+    // A remote URL may carry credentials (https://user:token@host/…): keep only scheme, host and path.
+    let repository = git(&["remote", "get-url", "origin"]).map(|url| match url.split_once("://") {
+        Some((scheme, rest)) => format!(
+            "git+{scheme}://{}",
+            rest.rsplit_once('@').map_or(rest, |(_, host)| host)
+        ),
+        None => format!("git+{url}"),
+    });
+    BuilderContext {
+        source: sealcraft_attest::SourceInfo {
+            repository,
+            git_ref: git(&["symbolic-ref", "-q", "HEAD"]),
+            commit: git(&["rev-parse", "HEAD"]),
+        },
+        builder_id: "https://sealcraft.dev/builders/local/v1".to_owned(),
+        internal,
+    }
 }

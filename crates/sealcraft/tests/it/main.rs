@@ -5,6 +5,7 @@ mod blobs;
 mod client;
 mod errors;
 mod import;
+mod provenance;
 mod publish;
 mod registry;
 mod run;

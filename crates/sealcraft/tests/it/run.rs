@@ -188,7 +188,10 @@ fn run_signs_and_publishes_as_its_last_stage() {
         .iter()
         .map(|stage| stage["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["preflight", "build", "squash", "sbom", "publish"]);
+    assert_eq!(
+        stages,
+        ["preflight", "build", "squash", "sbom", "attest", "publish"]
+    );
     let digest = record["digest"].as_str().unwrap();
     let reference = format!("{}/team/svc:3.1.0-amd64", registry.address);
     let verified = sealcraft(
