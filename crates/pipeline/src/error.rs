@@ -61,6 +61,9 @@ pub enum Error {
     /// The advisory database could not be read.
     #[error(transparent)]
     AdvisoryStore(#[from] sealcraft_vuln::store::Error),
+    /// Uploading artifacts failed.
+    #[error(transparent)]
+    Store(#[from] sealcraft_store::Error),
     /// A stage failed; the run record says so.
     #[error("stage {stage} failed")]
     Stage {

@@ -40,6 +40,20 @@ struct RawConfig {
     publish: Option<RawPublish>,
     #[serde(default)]
     scan: Option<RawScan>,
+    #[serde(default)]
+    upload: Option<RawUpload>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpload {
+    url: Spanned<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<Spanned<String>>,
+    secret_access_key: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_http: bool,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +196,25 @@ pub struct Plan {
     pub publish: Option<PublishPlan>,
     /// The vulnerability scan and its gate, when configured.
     pub scan: Option<ScanPlan>,
+    /// Upload of the artifacts to object storage, when configured.
+    pub upload: Option<UploadPlan>,
+}
+
+/// The `[upload]` section; keys appear only as secret references.
+#[derive(Debug, Clone)]
+pub struct UploadPlan {
+    /// `s3://bucket/prefix`, `gs://…`, `az://…` or `file:///dir`.
+    pub url: String,
+    /// S3-compatible endpoint.
+    pub endpoint: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Reference to the access key id.
+    pub access_key_id: Option<String>,
+    /// Reference to the secret access key.
+    pub secret_access_key: Option<String>,
+    /// Plain HTTP to the endpoint.
+    pub allow_http: bool,
 }
 
 /// The `[scan]` section.
@@ -525,6 +558,52 @@ impl Plan {
                 })
             }
         };
+        let upload = match &raw.upload {
+            None => None,
+            Some(upload) => {
+                let url = upload.url.get_ref().clone();
+                let scheme_ok = ["s3://", "gs://", "az://", "file://"]
+                    .iter()
+                    .any(|scheme| url.starts_with(scheme));
+                if !scheme_ok {
+                    return Err(config_error(
+                        Some(upload.url.span()),
+                        "upload.url",
+                        format!(
+                            "{url:?} is not s3://BUCKET[/PREFIX], gs://…, az://… or file:///DIR"
+                        ),
+                    ));
+                }
+                let url = match url.strip_prefix("file://") {
+                    Some(path) if !path.starts_with('/') => {
+                        format!("file://{}", resolve(path).display())
+                    }
+                    _ => url,
+                };
+                for reference in [&upload.access_key_id, &upload.secret_access_key]
+                    .into_iter()
+                    .flatten()
+                {
+                    if sealcraft_secrets::SecretRef::parse(reference.get_ref()).is_err() {
+                        return Err(config_error(Some(reference.span()), "upload", "keys must be secret references (env:NAME or file:PATH), never the keys themselves".into()));
+                    }
+                }
+                Some(UploadPlan {
+                    url,
+                    endpoint: upload.endpoint.clone(),
+                    region: upload.region.clone(),
+                    access_key_id: upload
+                        .access_key_id
+                        .as_ref()
+                        .map(|reference| reference.get_ref().clone()),
+                    secret_access_key: upload
+                        .secret_access_key
+                        .as_ref()
+                        .map(|reference| reference.get_ref().clone()),
+                    allow_http: upload.allow_http,
+                })
+            }
+        };
         let publish = match &raw.publish {
             None => None,
             Some(publish) => Some(
@@ -550,6 +629,7 @@ impl Plan {
             compression,
             publish,
             scan,
+            upload,
         })
     }
 

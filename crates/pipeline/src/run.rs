@@ -45,6 +45,8 @@ pub enum Stage {
     Scan,
     /// SLSA provenance, and a signature for every artifact.
     Attest,
+    /// The artifacts to object storage.
+    Upload,
     /// Signed, then pushed.
     Publish,
 }
@@ -67,6 +69,7 @@ impl Stage {
             Self::Sbom => "sbom",
             Self::Scan => "scan",
             Self::Attest => "attest",
+            Self::Upload => "upload",
             Self::Publish => "publish",
         }
     }
@@ -84,6 +87,8 @@ pub struct RunOptions<'a> {
     pub until: Option<Stage>,
     /// What the publish stage needs from outside (the binary resolves secrets).
     pub publish: Option<PublishContext<'a>>,
+    /// The object store, with its keys resolved, for the upload stage.
+    pub upload: Option<sealcraft_store::StoreConfig>,
 }
 
 /// What the builder knows about the source and itself, for provenance.
@@ -555,6 +560,19 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
             provenance_predicate = Some(statement["predicate"].clone());
             let inputs_record = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: None }];
             Ok((inputs_record, outputs, json!({"predicate_type": sealcraft_attest::PREDICATE_V1, "signed": runner.artifacts.len(), "builder_id": context.builder.builder_id})))
+        })?;
+    }
+    if let (Some(_), Some(store)) = (
+        plan.upload.as_ref().filter(|_| until >= Stage::Upload),
+        options.upload.as_ref(),
+    ) {
+        runner.stage(Stage::Upload, |runner| {
+            let directory = runner.layout.root().parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+            let uploads = sealcraft_store::release_layout(&directory, runner.architecture);
+            let report = sealcraft_store::upload(store, &uploads)?;
+            let outputs = report.objects.iter().map(|object| Artifact { name: format!("{}/{}", report.location, object.key), digest: object.sha256.clone(), size: Some(object.size) }).collect();
+            let already = report.objects.iter().filter(|object| object.already_present).count();
+            Ok((Vec::new(), outputs, json!({"files": report.objects.len(), "already_present": already, "location": report.location})))
         })?;
     }
     if let Some(publish_plan) = plan.publish.as_ref().filter(|_| until >= Stage::Publish) {

@@ -56,7 +56,39 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
         key: &load_key,
         builder: builder_context(&plan.config_path),
     });
-    let summary = run_pipeline(&plan, &RunOptions { until, publish }, &reporter)?;
+    let upload = match &plan.upload {
+        None => None,
+        Some(upload) => {
+            let resolve =
+                |reference: &Option<String>| -> Result<Option<sealcraft_secrets::Secret>> {
+                    reference
+                        .as_deref()
+                        .map(|reference| {
+                            Ok(sealcraft_secrets::SecretRef::parse(reference)?
+                                .resolve(|name| std::env::var(name).ok())?)
+                        })
+                        .transpose()
+                };
+            Some(sealcraft_store::StoreConfig {
+                url: upload.url.clone(),
+                endpoint: upload.endpoint.clone(),
+                region: upload.region.clone(),
+                access_key_id: resolve(&upload.access_key_id)?,
+                secret_access_key: resolve(&upload.secret_access_key)?,
+                allow_http: upload.allow_http,
+                retries: 3,
+            })
+        }
+    };
+    let summary = run_pipeline(
+        &plan,
+        &RunOptions {
+            until,
+            publish,
+            upload,
+        },
+        &reporter,
+    )?;
     let human: Vec<String> = summary
         .runs
         .iter()

@@ -15,3 +15,4 @@ mod scan;
 mod squash;
 mod support;
 mod token;
+mod upload;
