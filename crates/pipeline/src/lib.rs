@@ -11,5 +11,6 @@ pub mod plan;
 pub mod publish;
 pub mod run;
 pub mod sbom;
+pub mod sinks;
 
 pub use error::{Error, Result};

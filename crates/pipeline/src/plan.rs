@@ -42,6 +42,23 @@ struct RawConfig {
     scan: Option<RawScan>,
     #[serde(default)]
     upload: Option<RawUpload>,
+    #[serde(default)]
+    sinks: Vec<RawSink>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    path: Option<String>,
+    address: Option<String>,
+    url: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    authorization: Option<Spanned<String>>,
+    #[serde(default)]
+    required: bool,
 }
 
 #[derive(Deserialize)]
@@ -198,6 +215,27 @@ pub struct Plan {
     pub scan: Option<ScanPlan>,
     /// Upload of the artifacts to object storage, when configured.
     pub upload: Option<UploadPlan>,
+    /// Where events are shipped besides events.jsonl.
+    pub sinks: Vec<SinkPlan>,
+}
+
+/// One `[[sinks]]` entry; the authorization is a secret reference.
+#[derive(Debug, Clone)]
+pub struct SinkPlan {
+    /// `file`, `stdout`, `syslog`, `loki` or `webhook`.
+    pub kind: String,
+    /// File path (file).
+    pub path: Option<PathBuf>,
+    /// `host:port` (syslog).
+    pub address: Option<String>,
+    /// URL (loki, webhook).
+    pub url: Option<String>,
+    /// Stream labels (loki).
+    pub labels: BTreeMap<String, String>,
+    /// Reference to the `Authorization` header value (webhook).
+    pub authorization: Option<String>,
+    /// A delivery failure fails the run.
+    pub required: bool,
 }
 
 /// The `[upload]` section; keys appear only as secret references.
@@ -604,6 +642,51 @@ impl Plan {
                 })
             }
         };
+        let mut sinks = Vec::new();
+        for sink in &raw.sinks {
+            let kind = sink.kind.get_ref().clone();
+            let missing = |field: &str| {
+                config_error(
+                    Some(sink.kind.span()),
+                    "sinks",
+                    format!("a {kind} sink needs `{field}`"),
+                )
+            };
+            match kind.as_str() {
+                "file" if sink.path.is_none() => return Err(missing("path")),
+                "syslog" if sink.address.is_none() => return Err(missing("address")),
+                "loki" | "webhook" if sink.url.is_none() => return Err(missing("url")),
+                "file" | "stdout" | "syslog" | "loki" | "webhook" => {}
+                _ => {
+                    return Err(config_error(
+                        Some(sink.kind.span()),
+                        "sinks.type",
+                        format!("{kind:?} is not file, stdout, syslog, loki or webhook"),
+                    ));
+                }
+            }
+            if let Some(reference) = &sink.authorization
+                && sealcraft_secrets::SecretRef::parse(reference.get_ref()).is_err()
+            {
+                return Err(config_error(
+                    Some(reference.span()),
+                    "sinks.authorization",
+                    "must be a secret reference (env:NAME or file:PATH)".into(),
+                ));
+            }
+            sinks.push(SinkPlan {
+                kind,
+                path: sink.path.as_deref().map(&resolve),
+                address: sink.address.clone(),
+                url: sink.url.clone(),
+                labels: sink.labels.clone(),
+                authorization: sink
+                    .authorization
+                    .as_ref()
+                    .map(|reference| reference.get_ref().clone()),
+                required: sink.required,
+            });
+        }
         let publish = match &raw.publish {
             None => None,
             Some(publish) => Some(
@@ -630,6 +713,7 @@ impl Plan {
             publish,
             scan,
             upload,
+            sinks,
         })
     }
 

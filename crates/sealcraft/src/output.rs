@@ -54,6 +54,11 @@ impl Printer {
         println!("{text}");
     }
 
+    /// A warning on stderr.
+    pub(crate) fn warning(&self, line: &str) {
+        eprintln!("warning: {line}");
+    }
+
     /// An error with its causes, on stderr.
     pub(crate) fn error(&self, error: &anyhow::Error) {
         eprintln!("error: {error}");

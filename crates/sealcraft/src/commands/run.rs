@@ -80,15 +80,63 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
             })
         }
     };
-    let summary = run_pipeline(
+    let mut sinks = Vec::new();
+    for sink in &plan.sinks {
+        use sealcraft_pipeline::sinks::{Sink, SinkTarget};
+        let target = match sink.kind.as_str() {
+            "file" => SinkTarget::File(sink.path.clone().unwrap_or_default()),
+            "stdout" => SinkTarget::Stdout,
+            "syslog" => SinkTarget::Syslog(sink.address.clone().unwrap_or_default()),
+            "loki" => SinkTarget::Loki {
+                url: sink.url.clone().unwrap_or_default(),
+                labels: sink.labels.clone(),
+            },
+            _ => SinkTarget::Webhook {
+                url: sink.url.clone().unwrap_or_default(),
+                authorization: sink
+                    .authorization
+                    .as_deref()
+                    .map(|reference| {
+                        sealcraft_secrets::SecretRef::parse(reference)?
+                            .resolve(|name| std::env::var(name).ok())
+                    })
+                    .transpose()?,
+            },
+        };
+        sinks.push(Sink {
+            target,
+            required: sink.required,
+        });
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "-".to_owned(), |name| name.trim().to_owned());
+    let shipping = sealcraft_pipeline::sinks::ShippingReporter::new(sinks, &reporter, hostname);
+    let outcome = run_pipeline(
         &plan,
         &RunOptions {
             until,
             publish,
             upload,
         },
-        &reporter,
-    )?;
+        &shipping,
+    );
+    let failures = shipping.failures();
+    for failure in &failures {
+        printer.warning(&format!(
+            "log sink {}{} lost an event: {}",
+            failure.sink,
+            if failure.required { " (required)" } else { "" },
+            failure.message
+        ));
+    }
+    let summary = outcome?;
+    if let Some(failure) = failures.iter().find(|failure| failure.required) {
+        anyhow::bail!(
+            "the required log sink {} could not be delivered to: {}",
+            failure.sink,
+            failure.message
+        );
+    }
     let human: Vec<String> = summary
         .runs
         .iter()

@@ -12,6 +12,7 @@ mod run;
 mod runtime;
 mod sbom;
 mod scan;
+mod sinks;
 mod squash;
 mod support;
 mod token;
