@@ -57,9 +57,8 @@ pub(crate) fn output_layout(name: &str) -> Result<(Layout, String)> {
 /// The private key password: `--password-from REF`, else `COSIGN_PASSWORD`
 /// (set but empty is a valid, empty password, as in cosign).
 pub(crate) fn key_password(password_from: Option<&str>) -> Result<sealcraft_secrets::Secret> {
-    let lookup = |name: &str| std::env::var(name).ok();
     match password_from {
-        Some(reference) => Ok(sealcraft_secrets::SecretRef::parse(reference)?.resolve(lookup)?),
+        Some(reference) => resolve_secret(reference),
         None => match std::env::var("COSIGN_PASSWORD") {
             Ok(value) => Ok(sealcraft_secrets::Secret::new(value)),
             Err(_) => bail!(
@@ -113,8 +112,7 @@ pub(crate) fn registry_client(access: &RegistryAccess<'_>) -> Result<sealcraft_r
         let Some(reference) = access.password_from else {
             bail!("a registry user name needs a password reference (env:NAME or file:PATH)");
         };
-        let password = sealcraft_secrets::SecretRef::parse(reference)?
-            .resolve(|name| std::env::var(name).ok())?;
+        let password = resolve_secret(reference)?;
         credentials.insert(
             access.registry.to_owned(),
             Credentials {
@@ -192,4 +190,49 @@ fn docker_config_credentials(registry: &str) -> Result<Option<sealcraft_registry
         username: username.to_owned(),
         password: Secret::new(password),
     }))
+}
+
+/// Vault settings from the environment: `VAULT_ADDR`, `VAULT_CACERT`, and
+/// `VAULT_TOKEN` or `VAULT_ROLE_ID` with `VAULT_SECRET_ID`.
+fn vault_from_env() -> Result<Option<sealcraft_secrets::VaultConfig>> {
+    use sealcraft_secrets::{Secret, VaultAuth, VaultConfig};
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let Some(address) = variable("VAULT_ADDR") else {
+        return Ok(None);
+    };
+    let auth = match (
+        variable("VAULT_TOKEN"),
+        variable("VAULT_ROLE_ID"),
+        variable("VAULT_SECRET_ID"),
+    ) {
+        (_, Some(role_id), Some(secret_id)) => VaultAuth::AppRole {
+            role_id,
+            secret_id: Secret::new(secret_id),
+        },
+        (Some(token), _, _) => VaultAuth::Token(Secret::new(token)),
+        _ => bail!(
+            "VAULT_ADDR is set but neither VAULT_TOKEN nor VAULT_ROLE_ID and VAULT_SECRET_ID are"
+        ),
+    };
+    let ca_bundle = match variable("VAULT_CACERT") {
+        Some(path) => {
+            Some(std::fs::read(&path).with_context(|| format!("reading VAULT_CACERT {path}"))?)
+        }
+        None => None,
+    };
+    Ok(Some(VaultConfig {
+        address,
+        ca_bundle,
+        auth,
+    }))
+}
+
+/// Resolves a secret reference (`env:`, `file:` or `vault:`).
+pub(crate) fn resolve_secret(reference: &str) -> Result<sealcraft_secrets::Secret> {
+    let parsed = sealcraft_secrets::SecretRef::parse(reference)?;
+    let vault = match parsed {
+        sealcraft_secrets::SecretRef::Vault { .. } => vault_from_env()?,
+        _ => None,
+    };
+    Ok(parsed.resolve_with(|name| std::env::var(name).ok(), vault.as_ref())?)
 }

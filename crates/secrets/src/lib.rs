@@ -45,6 +45,49 @@ pub enum SecretRef {
     Env(String),
     /// A file; its first line is the secret (a trailing newline is not part of it).
     File(PathBuf),
+    /// A field of a Vault / OpenBao KV v2 secret: `vault:MOUNT/PATH#FIELD`.
+    Vault {
+        /// The KV v2 mount (`secret`).
+        mount: String,
+        /// The secret's path under the mount.
+        path: String,
+        /// The field.
+        field: String,
+    },
+}
+
+/// How to reach Vault / OpenBao.
+#[derive(Clone)]
+pub struct VaultConfig {
+    /// `https://vault.example.com:8200`.
+    pub address: String,
+    /// PEM CA bundle for the server's certificate.
+    pub ca_bundle: Option<Vec<u8>>,
+    /// How to log in.
+    pub auth: VaultAuth,
+}
+
+/// Vault authentication.
+#[derive(Clone)]
+pub enum VaultAuth {
+    /// A token.
+    Token(Secret),
+    /// AppRole: role id and secret id.
+    AppRole {
+        /// The role id.
+        role_id: String,
+        /// The secret id.
+        secret_id: Secret,
+    },
+}
+
+impl std::fmt::Debug for VaultConfig {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("VaultConfig")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Errors resolving secrets. They name the reference, never the value.
@@ -62,6 +105,34 @@ pub enum Error {
     EnvNotSet {
         /// The variable.
         name: String,
+    },
+    /// A `vault:` reference but no Vault configuration.
+    #[error(
+        "{reference} needs Vault: set VAULT_ADDR and VAULT_TOKEN (or VAULT_ROLE_ID and VAULT_SECRET_ID)"
+    )]
+    VaultNotConfigured {
+        /// The reference.
+        reference: String,
+    },
+    /// Vault could not be reached or refused the request.
+    #[error("vault {address}: {action}: {reason}")]
+    Vault {
+        /// The server.
+        address: String,
+        /// What was asked.
+        action: String,
+        /// What went wrong (never a secret).
+        reason: String,
+    },
+    /// The secret has no such field.
+    #[error("vault secret {mount}/{path} has no field {field:?}")]
+    VaultFieldMissing {
+        /// The mount.
+        mount: String,
+        /// The path.
+        path: String,
+        /// The field.
+        field: String,
     },
     /// The file could not be read.
     #[error("reading secret file {path}")]
@@ -91,7 +162,39 @@ impl SecretRef {
         {
             return Ok(Self::File(PathBuf::from(path)));
         }
+        if let Some(rest) = text.strip_prefix("vault:") {
+            let (location, field) = rest.split_once('#').ok_or_else(invalid)?;
+            let (mount, path) = location
+                .trim_matches('/')
+                .split_once('/')
+                .ok_or_else(invalid)?;
+            if mount.is_empty() || path.is_empty() || field.is_empty() {
+                return Err(invalid());
+            }
+            return Ok(Self::Vault {
+                mount: mount.to_owned(),
+                path: path.to_owned(),
+                field: field.to_owned(),
+            });
+        }
         Err(invalid())
+    }
+
+    /// Reads the secret; `vault:` references need `vault`.
+    pub fn resolve_with(
+        &self,
+        lookup_env: impl Fn(&str) -> Option<String>,
+        vault: Option<&VaultConfig>,
+    ) -> Result<Secret, Error> {
+        match self {
+            Self::Vault { mount, path, field } => {
+                let config = vault.ok_or_else(|| Error::VaultNotConfigured {
+                    reference: format!("vault:{mount}/{path}#{field}"),
+                })?;
+                read_kv2(config, mount, path, field)
+            }
+            other => other.resolve(lookup_env),
+        }
     }
 
     /// Reads the secret, with `lookup_env` standing for the process environment.
@@ -100,6 +203,9 @@ impl SecretRef {
             Self::Env(name) => lookup_env(name)
                 .map(Secret::new)
                 .ok_or_else(|| Error::EnvNotSet { name: name.clone() }),
+            Self::Vault { mount, path, field } => Err(Error::VaultNotConfigured {
+                reference: format!("vault:{mount}/{path}#{field}"),
+            }),
             Self::File(path) => {
                 let content = Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
                     Error::File {
@@ -114,6 +220,109 @@ impl SecretRef {
             }
         }
     }
+}
+
+fn vault_agent(config: &VaultConfig) -> Result<ureq::Agent, Error> {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(bundle) = &config.ca_bundle {
+        let certificates: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(bundle)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(certificate),
+                _ => None,
+            })
+            .collect();
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certificates));
+    }
+    Ok(ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls.build())
+        .timeout_global(Some(std::time::Duration::from_secs(15)))
+        .build()
+        .new_agent())
+}
+
+fn vault_error(config: &VaultConfig, action: &str, reason: impl Into<String>) -> Error {
+    Error::Vault {
+        address: config.address.clone(),
+        action: action.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// A client token: the configured one, or one from an AppRole login.
+fn vault_token(config: &VaultConfig, agent: &ureq::Agent) -> Result<Secret, Error> {
+    match &config.auth {
+        VaultAuth::Token(token) => Ok(token.clone()),
+        VaultAuth::AppRole { role_id, secret_id } => {
+            let url = format!(
+                "{}/v1/auth/approle/login",
+                config.address.trim_end_matches('/')
+            );
+            let body = serde_json::json!({"role_id": role_id, "secret_id": secret_id.expose()})
+                .to_string();
+            let mut response = agent
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(body)
+                .map_err(|error| vault_error(config, "AppRole login", error.to_string()))?;
+            if response.status() != 200 {
+                return Err(vault_error(
+                    config,
+                    "AppRole login",
+                    format!("answered {}", response.status()),
+                ));
+            }
+            let document: serde_json::Value = response
+                .body_mut()
+                .read_json()
+                .map_err(|error| vault_error(config, "AppRole login", error.to_string()))?;
+            document["auth"]["client_token"]
+                .as_str()
+                .map(Secret::new)
+                .ok_or_else(|| {
+                    vault_error(config, "AppRole login", "no client token in the answer")
+                })
+        }
+    }
+}
+
+fn read_kv2(config: &VaultConfig, mount: &str, path: &str, field: &str) -> Result<Secret, Error> {
+    let agent = vault_agent(config)?;
+    let token = vault_token(config, &agent)?;
+    let action = format!("reading {mount}/{path}");
+    let url = format!(
+        "{}/v1/{mount}/data/{path}",
+        config.address.trim_end_matches('/')
+    );
+    let mut response = agent
+        .get(&url)
+        .header("X-Vault-Token", token.expose())
+        .call()
+        .map_err(|error| vault_error(config, &action, error.to_string()))?;
+    match response.status().as_u16() {
+        200 => {}
+        403 => {
+            return Err(vault_error(
+                config,
+                &action,
+                "permission denied (check the token or the role's policies)",
+            ));
+        }
+        404 => return Err(vault_error(config, &action, "no such secret")),
+        status => return Err(vault_error(config, &action, format!("answered {status}"))),
+    }
+    let document: serde_json::Value = response
+        .body_mut()
+        .read_json()
+        .map_err(|error| vault_error(config, &action, error.to_string()))?;
+    document["data"]["data"][field]
+        .as_str()
+        .map(Secret::new)
+        .ok_or_else(|| Error::VaultFieldMissing {
+            mount: mount.to_owned(),
+            path: path.to_owned(),
+            field: field.to_owned(),
+        })
 }
 
 #[cfg(test)]
@@ -153,7 +362,29 @@ mod tests {
             .resolve(env)
             .unwrap();
         assert_eq!(secret.expose(), "first line");
-        for bad in ["", "env:", "env:A-B", "vault", "file:", "password"] {
+        assert_eq!(
+            SecretRef::parse("vault:secret/ci/registry#password").unwrap(),
+            SecretRef::Vault {
+                mount: "secret".into(),
+                path: "ci/registry".into(),
+                field: "password".into()
+            }
+        );
+        assert!(matches!(
+            SecretRef::parse("vault:secret/x#y").unwrap().resolve(env),
+            Err(Error::VaultNotConfigured { .. })
+        ));
+        for bad in [
+            "",
+            "env:",
+            "env:A-B",
+            "vault",
+            "vault:secret#f",
+            "vault:secret/x",
+            "vault:secret/x#",
+            "file:",
+            "password",
+        ] {
             assert!(SecretRef::parse(bad).is_err(), "{bad}");
         }
     }

