@@ -63,7 +63,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
                 |reference: &Option<String>| -> Result<Option<sealcraft_secrets::Secret>> {
                     reference
                         .as_deref()
-                        .map(|reference| Ok(crate::settings::resolve_secret(reference)?))
+                        .map(crate::settings::resolve_secret)
                         .transpose()
                 };
             Some(sealcraft_store::StoreConfig {
@@ -93,7 +93,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
                 authorization: sink
                     .authorization
                     .as_deref()
-                    .map(|reference| crate::settings::resolve_secret(reference))
+                    .map(crate::settings::resolve_secret)
                     .transpose()?,
             },
         };
