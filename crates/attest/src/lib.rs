@@ -139,6 +139,16 @@ pub fn statement_v1(inputs: &ProvenanceInputs) -> Value {
     })
 }
 
+/// The in-toto Statement v0.1 with SLSA provenance v0.2.
+pub fn statement_v02(inputs: &ProvenanceInputs) -> Value {
+    json!({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "subject": subject(inputs),
+        "predicateType": PREDICATE_V02,
+        "predicate": predicate_v02(inputs),
+    })
+}
+
 /// The SLSA provenance v1 predicate alone.
 pub fn predicate_v1(inputs: &ProvenanceInputs) -> Value {
     json!({

@@ -96,6 +96,7 @@ struct RawPublish {
     password: Option<Spanned<String>>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
+    provenance: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -299,6 +300,8 @@ pub struct PublishPlan {
     pub password: Option<String>,
     /// Claims added to the signature payload.
     pub annotations: BTreeMap<String, String>,
+    /// SLSA provenance version: `v1` (default) or `v0.2`.
+    pub provenance_v02: bool,
 }
 
 /// The summary of a plan for run records.
@@ -871,6 +874,21 @@ fn parse_publish(
             .as_ref()
             .map(|reference| reference.get_ref().clone()),
         annotations: raw.annotations.clone(),
+        provenance_v02: match raw
+            .provenance
+            .as_ref()
+            .map(|value| (value.get_ref().as_str(), value.span()))
+        {
+            None | Some(("v1", _)) => false,
+            Some(("v0.2", _)) => true,
+            Some((other, span)) => {
+                return Err((
+                    span,
+                    "publish.provenance",
+                    format!("{other:?} is not \"v1\" or \"v0.2\""),
+                ));
+            }
+        },
     })
 }
 

@@ -506,6 +506,15 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
         }
     }
     let mut provenance_predicate = None;
+    let v02 = plan
+        .publish
+        .as_ref()
+        .is_some_and(|publish| publish.provenance_v02);
+    let predicate_type = if v02 {
+        sealcraft_attest::PREDICATE_V02
+    } else {
+        sealcraft_attest::PREDICATE_V1
+    };
     if let (Some(_), Some(context)) = (
         plan.publish.as_ref().filter(|_| until >= Stage::Attest),
         options.publish.as_ref(),
@@ -540,7 +549,7 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
                     .map(|(path, digest)| sealcraft_attest::ResourceDescriptor::sha256(path.file_name().map(|file| file.to_string_lossy().into_owned()), None, digest))
                     .collect(),
             };
-            let statement = sealcraft_attest::statement_v1(&inputs);
+            let statement = if v02 { sealcraft_attest::statement_v02(&inputs) } else { sealcraft_attest::statement_v1(&inputs) };
             let short = name.rsplit('/').next().unwrap_or(&name).replace(':', "-");
             let path = directory.join(format!("attestation-{short}.json"));
             let mut bytes = serde_json::to_vec_pretty(&statement).unwrap_or_else(|_| unreachable!("plain data"));
@@ -559,7 +568,7 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
             }
             provenance_predicate = Some(statement["predicate"].clone());
             let inputs_record = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: None }];
-            Ok((inputs_record, outputs, json!({"predicate_type": sealcraft_attest::PREDICATE_V1, "signed": runner.artifacts.len(), "builder_id": context.builder.builder_id})))
+            Ok((inputs_record, outputs, json!({"predicate_type": predicate_type, "signed": runner.artifacts.len(), "builder_id": context.builder.builder_id})))
         })?;
     }
     if let (Some(_), Some(store)) = (
@@ -594,7 +603,7 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
                 tag: runner.plan.image_tag(runner.architecture),
                 key: context.key,
                 annotations: publish_plan.annotations.clone(),
-                attestations: provenance_predicate.iter().map(|predicate| (sealcraft_attest::PREDICATE_V1.to_owned(), predicate.clone())).collect(),
+                attestations: provenance_predicate.iter().map(|predicate| (predicate_type.to_owned(), predicate.clone())).collect(),
             };
             let report = publish(&request, &destination)?;
             let inputs = vec![Artifact { name: "image".into(), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) }];

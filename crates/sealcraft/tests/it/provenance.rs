@@ -250,3 +250,114 @@ fn a_run_attests_signs_every_artifact_and_pushes_the_provenance() {
         String::from_utf8_lossy(&verified.stderr)
     );
 }
+
+#[test]
+fn provenance_v02_is_available_for_policies_written_against_it() {
+    let registry = TestRegistry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    fs::create_dir_all(&project).unwrap();
+    let base_digest = make_base(&project.join("base"));
+    let keys = project.join("keys");
+    assert!(
+        sealcraft(
+            &[
+                "key",
+                "generate",
+                "--output-dir",
+                &keys.display().to_string()
+            ],
+            &[("COSIGN_PASSWORD", "p")]
+        )
+        .status
+        .success()
+    );
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(&project)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "release"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://git.example.com/team/old.git",
+    ]);
+    fs::write(
+        project.join("sealcraft.toml"),
+        format!("[project]\nname = \"old\"\nversion = \"1\"\nregistry = \"{}/team\"\narchitectures = [\"amd64\"]\n[base]\nimage = \"oci:base:base@{base_digest}\"\n[user]\nname = \"app\"\nuid = 1000\n[publish]\nkey = \"keys/cosign.key\"\nallow_http = [\"{}\"]\nprovenance = \"v0.2\"\n", registry.address, registry.address),
+    )
+    .unwrap();
+    git(&["add", "sealcraft.toml"]);
+    git(&["commit", "-q", "-m", "c"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    let output = sealcraft(
+        &[
+            "run",
+            "--config",
+            &project.join("sealcraft.toml").display().to_string(),
+        ],
+        &[("COSIGN_PASSWORD", "p")],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let statement: serde_json::Value = serde_json::from_slice(
+        &fs::read(project.join("out/old-1-amd64/attestation-old-1-amd64.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(statement["_type"], "https://in-toto.io/Statement/v0.1");
+    assert_eq!(
+        statement["predicateType"],
+        "https://slsa.dev/provenance/v0.2"
+    );
+    let predicate = &statement["predicate"];
+    assert_eq!(
+        predicate["invocation"]["configSource"]["uri"],
+        "git+https://git.example.com/team/old.git@refs/heads/release"
+    );
+    assert_eq!(
+        predicate["invocation"]["configSource"]["digest"]["sha1"],
+        commit.as_str()
+    );
+    assert_eq!(
+        predicate["invocation"]["configSource"]["entryPoint"],
+        "sealcraft.toml"
+    );
+    assert_eq!(
+        predicate["builder"]["id"],
+        "https://sealcraft.dev/builders/local/v1"
+    );
+    let reference = format!("{}/team/old:1-amd64", registry.address);
+    let verified = cosign(
+        dir.path(),
+        &[
+            "verify-attestation",
+            "--key",
+            &keys.join("cosign.pub").display().to_string(),
+            "--insecure-ignore-tlog=true",
+            "--allow-insecure-registry",
+            "--allow-http-registry",
+            "--type",
+            "slsaprovenance",
+            &reference,
+        ],
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
