@@ -158,7 +158,7 @@ pub struct RegistryArgs {
     /// Registry user name (otherwise ~/.docker/config.json is consulted).
     #[arg(long)]
     pub registry_username: Option<String>,
-    /// Registry password from env:NAME or file:PATH.
+    /// Registry password from env:NAME, file:PATH or vault:MOUNT/PATH#FIELD.
     #[arg(long, value_name = "REF", requires = "registry_username")]
     pub registry_password_from: Option<String>,
 }
@@ -170,9 +170,9 @@ pub struct PublishArgs {
     pub image: String,
     /// Where to: HOST/REPO:TAG or oci:DIR:TAG.
     pub destination: String,
-    /// The private key (cosign.key).
-    #[arg(long)]
-    pub key: PathBuf,
+    /// The private key: a cosign.key file, or vault:MOUNT/PATH#FIELD holding its PEM.
+    #[arg(long, value_name = "FILE|REF")]
+    pub key: String,
     /// The key password source.
     #[command(flatten)]
     pub password: PasswordArgs,
@@ -206,7 +206,7 @@ pub struct VerifyArgs {
 /// Where the private key password comes from: `COSIGN_PASSWORD`, or a reference.
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
-    /// Read the key password from env:NAME or file:PATH instead of COSIGN_PASSWORD.
+    /// Read the key password from env:NAME, file:PATH or vault:MOUNT/PATH#FIELD instead of COSIGN_PASSWORD.
     #[arg(long, value_name = "REF")]
     pub password_from: Option<String>,
 }
@@ -232,9 +232,9 @@ pub struct KeyGenerateArgs {
 /// `sealcraft sign-blob`.
 #[derive(Debug, Args)]
 pub struct SignBlobArgs {
-    /// The private key (cosign.key).
-    #[arg(long)]
-    pub key: PathBuf,
+    /// The private key: a cosign.key file, or vault:MOUNT/PATH#FIELD holding its PEM.
+    #[arg(long, value_name = "FILE|REF")]
+    pub key: String,
     /// Also write the signature to this file.
     #[arg(long)]
     pub output_signature: Option<PathBuf>,

@@ -281,13 +281,22 @@ pub enum PublishTarget {
     Layout(PathBuf),
 }
 
+/// Where the cosign private key (encrypted PEM) is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningKey {
+    /// A file, resolved against the config's directory.
+    File(PathBuf),
+    /// A `vault:MOUNT/PATH#FIELD` reference whose value is the PEM.
+    Vault(String),
+}
+
 /// The `[publish]` section: secrets appear only as references (`env:`, `file:`).
 #[derive(Debug, Clone)]
 pub struct PublishPlan {
     /// Where to.
     pub target: PublishTarget,
-    /// The cosign private key file.
-    pub key: PathBuf,
+    /// The cosign private key.
+    pub key: SigningKey,
     /// Reference to the key password; `None` means `COSIGN_PASSWORD`.
     pub key_password: Option<String>,
     /// Registries reachable over plain HTTP.
@@ -626,7 +635,7 @@ impl Plan {
                     .flatten()
                 {
                     if sealcraft_secrets::SecretRef::parse(reference.get_ref()).is_err() {
-                        return Err(config_error(Some(reference.span()), "upload", "keys must be secret references (env:NAME or file:PATH), never the keys themselves".into()));
+                        return Err(config_error(Some(reference.span()), "upload", "keys must be secret references (env:NAME, file:PATH or vault:MOUNT/PATH#FIELD), never the keys themselves".into()));
                     }
                 }
                 Some(UploadPlan {
@@ -674,7 +683,8 @@ impl Plan {
                 return Err(config_error(
                     Some(reference.span()),
                     "sinks.authorization",
-                    "must be a secret reference (env:NAME or file:PATH)".into(),
+                    "must be a secret reference (env:NAME, file:PATH or vault:MOUNT/PATH#FIELD)"
+                        .into(),
                 ));
             }
             sinks.push(SinkPlan {
@@ -785,14 +795,22 @@ fn parse_publish(
     project: &str,
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> std::result::Result<PublishPlan, SpannedError> {
-    let key = resolve(raw.key.get_ref());
-    if !key.is_file() {
-        return Err((
-            raw.key.span(),
-            "publish.key",
-            format!("{} does not exist", key.display()),
-        ));
-    }
+    let key = if raw.key.get_ref().starts_with("vault:") {
+        if let Err(error) = sealcraft_secrets::SecretRef::parse(raw.key.get_ref()) {
+            return Err((raw.key.span(), "publish.key", error.to_string()));
+        }
+        SigningKey::Vault(raw.key.get_ref().clone())
+    } else {
+        let path = resolve(raw.key.get_ref());
+        if !path.is_file() {
+            return Err((
+                raw.key.span(),
+                "publish.key",
+                format!("{} does not exist", path.display()),
+            ));
+        }
+        SigningKey::File(path)
+    };
     for (reference, key_name) in [
         (&raw.key_password, "publish.key_password"),
         (&raw.password, "publish.password"),
@@ -803,7 +821,7 @@ fn parse_publish(
             return Err((
                 reference.span(),
                 key_name,
-                "must be a secret reference (env:NAME or file:PATH), never the secret itself"
+                "must be a secret reference (env:NAME, file:PATH or vault:MOUNT/PATH#FIELD), never the secret itself"
                     .into(),
             ));
         }
@@ -990,5 +1008,29 @@ mod tests {
             config("1.0", "[\"amd64\"]", &pinned)
         ));
         assert_eq!(line, 9, "{message}");
+    }
+
+    #[test]
+    fn a_signing_key_can_live_in_the_vault() {
+        let pinned = format!("oci:base:bookworm@{DIGEST}");
+        let with_key = |key: &str| {
+            format!(
+                "{}\n[publish]\nkey = \"{key}\"\ntarget = \"oci:/project/published\"\n",
+                config("1.0", "[\"amd64\"]", &pinned)
+            )
+        };
+        let plan = parse(&with_key("vault:secret/release/cosign#key")).unwrap();
+        assert_eq!(
+            plan.publish.unwrap().key,
+            SigningKey::Vault("vault:secret/release/cosign#key".into())
+        );
+        // A reference without a field is rejected where it is written.
+        let (line, message) = error_of(&with_key("vault:secret/release/cosign"));
+        assert_eq!(line, 11, "{message}");
+        assert!(message.starts_with("publish.key"), "{message}");
+        // Anything else is a file, and it must exist.
+        let (line, message) = error_of(&with_key("keys/cosign.key"));
+        assert_eq!(line, 11, "{message}");
+        assert!(message.contains("does not exist"), "{message}");
     }
 }

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use sealcraft_oci::image::ImageName;
 use sealcraft_oci::layout::Layout;
+use sealcraft_pipeline::plan::SigningKey;
 
 /// `SOURCE_DATE_EPOCH`, if set.
 pub(crate) fn source_date_epoch() -> Result<Option<i64>> {
@@ -62,22 +63,44 @@ pub(crate) fn key_password(password_from: Option<&str>) -> Result<sealcraft_secr
         None => match std::env::var("COSIGN_PASSWORD") {
             Ok(value) => Ok(sealcraft_secrets::Secret::new(value)),
             Err(_) => bail!(
-                "no key password: set COSIGN_PASSWORD or pass --password-from env:NAME|file:PATH"
+                "no key password: set COSIGN_PASSWORD or pass --password-from env:NAME|file:PATH|vault:MOUNT/PATH#FIELD"
             ),
         },
     }
 }
 
-/// Reads and decrypts a cosign private key file.
+/// A `--key` argument: a `vault:` reference, else a file.
+pub(crate) fn signing_key(argument: &str) -> SigningKey {
+    if argument.starts_with("vault:") {
+        SigningKey::Vault(argument.to_owned())
+    } else {
+        SigningKey::File(argument.into())
+    }
+}
+
+/// Reads and decrypts a cosign private key: a file, or a `vault:` reference
+/// whose value is the encrypted PEM (the key never touches the disk).
 pub(crate) fn load_private_key(
-    path: &std::path::Path,
+    key: &SigningKey,
     password_from: Option<&str>,
 ) -> Result<sealcraft_sign::keys::PrivateKey> {
-    let pem = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the private key {}", path.display()))?;
+    let (pem, name) = match key {
+        SigningKey::Vault(reference) => (
+            resolve_secret(reference)
+                .with_context(|| format!("reading the private key {reference}"))?,
+            reference.clone(),
+        ),
+        SigningKey::File(path) => (
+            sealcraft_secrets::Secret::new(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the private key {}", path.display()))?,
+            ),
+            path.display().to_string(),
+        ),
+    };
     let password = key_password(password_from)?;
-    sealcraft_sign::keys::PrivateKey::from_encrypted_pem(&pem, &password)
-        .with_context(|| format!("loading the private key {}", path.display()))
+    sealcraft_sign::keys::PrivateKey::from_encrypted_pem(pem.expose(), &password)
+        .with_context(|| format!("loading the private key {name}"))
 }
 
 /// Reads a public key file.
@@ -110,7 +133,9 @@ pub(crate) fn registry_client(access: &RegistryAccess<'_>) -> Result<sealcraft_r
     let mut credentials = std::collections::HashMap::new();
     if let Some(username) = access.username {
         let Some(reference) = access.password_from else {
-            bail!("a registry user name needs a password reference (env:NAME or file:PATH)");
+            bail!(
+                "a registry user name needs a password reference (env:NAME, file:PATH or vault:MOUNT/PATH#FIELD)"
+            );
         };
         let password = resolve_secret(reference)?;
         credentials.insert(

@@ -95,7 +95,9 @@ impl std::fmt::Debug for VaultConfig {
 #[non_exhaustive]
 pub enum Error {
     /// The reference is not `env:NAME` or `file:PATH`.
-    #[error("invalid secret reference {reference:?}: expected env:NAME or file:PATH")]
+    #[error(
+        "invalid secret reference {reference:?}: expected env:NAME, file:PATH or vault:MOUNT/PATH#FIELD"
+    )]
     InvalidReference {
         /// The reference text.
         reference: String,
@@ -146,7 +148,7 @@ pub enum Error {
 }
 
 impl SecretRef {
-    /// Parses `env:NAME` or `file:PATH`.
+    /// Parses `env:NAME`, `file:PATH` or `vault:MOUNT/PATH#FIELD`.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let invalid = || Error::InvalidReference {
             reference: text.to_owned(),

@@ -3,12 +3,15 @@ use sealcraft_cli::{SignBlobArgs, VerifyBlobArgs};
 use serde_json::json;
 
 use crate::output::{Printer, Rejected};
-use crate::settings::{load_private_key, load_public_key};
+use crate::settings::{load_private_key, load_public_key, signing_key};
 
 pub(crate) fn sign_blob(args: &SignBlobArgs, printer: &Printer) -> Result<()> {
     let content =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let key = load_private_key(&args.key, args.password.password_from.as_deref())?;
+    let key = load_private_key(
+        &signing_key(&args.key),
+        args.password.password_from.as_deref(),
+    )?;
     let signature = sealcraft_sign::sign_blob(&key, &content);
     if let Some(path) = &args.output_signature {
         std::fs::write(path, format!("{signature}\n"))

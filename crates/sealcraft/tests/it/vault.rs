@@ -1,12 +1,12 @@
 //! Secrets from a real OpenBao dev server: KV v2 with a token and with
-//! AppRole, used as the key password; errors that name the path, never the secret.
+//! AppRole, used as the key password and as the key itself; errors that name the path, never the secret.
 
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::registry::free_port;
-use crate::support::sealcraft;
+use crate::support::{cosign, sealcraft};
 
 const ROOT_TOKEN: &str = "canary-root-token-31c7";
 const PASSWORD: &str = "canary-vault-password-9d0e";
@@ -176,6 +176,81 @@ fn key_passwords_come_from_kv_v2_with_a_token_and_with_approle() {
         direct.status.success(),
         "the password in the vault is the key's password"
     );
+
+    // The key itself in the vault: the encrypted PEM as a KV field, read
+    // with AppRole, and cosign accepts the signature.
+    let pem = std::fs::read_to_string(keys.join("cosign.key")).unwrap();
+    bao.ok(&[
+        "kv",
+        "patch",
+        "secret/sealcraft/signing",
+        &format!("key=@{}", keys.join("cosign.key").display()),
+    ]);
+    let signature = dir.path().join("blob.sig");
+    let approle = [
+        ("VAULT_ADDR", bao.address.as_str()),
+        ("VAULT_ROLE_ID", role_id.as_str()),
+        ("VAULT_SECRET_ID", secret_id.as_str()),
+    ];
+    let from_vault = sealcraft(
+        &[
+            "sign-blob",
+            "--key",
+            "vault:secret/sealcraft/signing#key",
+            "--password-from",
+            reference,
+            "--output-signature",
+            &signature.display().to_string(),
+            &blob.display().to_string(),
+        ],
+        &approle,
+    );
+    assert!(
+        from_vault.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_vault.stderr)
+    );
+    let verified = cosign(
+        dir.path(),
+        &[
+            "verify-blob",
+            "--key",
+            &keys.join("cosign.pub").display().to_string(),
+            "--signature",
+            &signature.display().to_string(),
+            "--insecure-ignore-tlog=true",
+            &blob.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "cosign verify-blob: {}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    // A wrong password for a vault-held key: a clear error without the PEM.
+    let wrong = sealcraft(
+        &[
+            "sign-blob",
+            "--key",
+            "vault:secret/sealcraft/signing#key",
+            &blob.display().to_string(),
+        ],
+        &[
+            approle[0],
+            approle[1],
+            approle[2],
+            ("COSIGN_PASSWORD", "not-the-password"),
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("vault:secret/sealcraft/signing#key"),
+        "{stderr}"
+    );
+    let pem_body = pem.lines().nth(1).unwrap();
+    assert!(!stderr.contains(pem_body), "the key leaked into: {stderr}");
 
     // Errors: a missing field, a denied path, a bad secret id — clear, and no secret in them.
     let cases = [
