@@ -2,9 +2,12 @@
 //! guide's layout, write-once and verified; failures retried and reported.
 
 use std::fs;
-use std::net::TcpStream;
+use std::io::Read;
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::registry::free_port;
@@ -241,4 +244,116 @@ fn walk(root: &Path) -> Vec<PathBuf> {
         }
     }
     files
+}
+
+/// A TCP proxy in front of the S3 server: each of the first `cut` connections
+/// forwards `after` bytes of the request and is then torn down in both
+/// directions, as when a server dies in the middle of a body.
+fn cutting_proxy(target: u16, cut: usize, after: u64) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let limit = if counter.fetch_add(1, Ordering::SeqCst) < cut {
+                after
+            } else {
+                u64::MAX
+            };
+            let (client_read, mut server_write, client_kill) = (
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                client.try_clone().unwrap(),
+            );
+            let (mut server_read, mut client_write) = (server, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_read.take(limit), &mut server_write);
+                let _ = server_write.shutdown(Shutdown::Both);
+                let _ = client_kill.shutdown(Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server_read, &mut client_write);
+                let _ = client_write.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (port, connections)
+}
+
+/// Every object in the bucket is absent or byte-identical to the local file:
+/// an interrupted upload never leaves a truncated object behind.
+fn assert_no_partial_objects(s3_root: &Path, run_dir: &Path) -> usize {
+    let mut complete = 0;
+    for stored in walk(&s3_root.join("artifacts")) {
+        let name = stored.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') || !name.ends_with("json") && !name.ends_with(".sig") {
+            continue;
+        }
+        assert_eq!(
+            fs::read(&stored).unwrap(),
+            fs::read(run_dir.join(&name)).unwrap(),
+            "{} is not the local file",
+            stored.display()
+        );
+        complete += 1;
+    }
+    complete
+}
+
+#[test]
+fn a_server_dying_mid_upload_leaves_no_partial_object_and_the_retry_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3_port = free_port();
+    let s3_root = dir.path().join("s3");
+    let _server = S3Server::start(&s3_root, s3_port);
+    let run_dir = dir.path().join("project/out/up-1.2.3-amd64");
+
+    // Every connection dies 1500 bytes in (past the headers, inside the first
+    // body, the attestation's):
+    // the run fails after its retries, names the location, publishes nothing.
+    let (dead_port, dead_seen) = cutting_proxy(s3_port, usize::MAX, 1500);
+    let config = project(&dir.path().join("project"), dead_port, "TEST_S3_SECRET");
+    let failed = run(&config, SECRET_KEY);
+    assert_eq!(failed.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("uploading") && stderr.contains("s3://artifacts/releases"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET_KEY), "{stderr}");
+    let attestation = fs::metadata(run_dir.join("attestation-up-1.2.3-amd64.json")).unwrap();
+    assert!(
+        attestation.len() > 1500,
+        "the cut must fall inside the body"
+    );
+    assert!(
+        dead_seen.load(Ordering::SeqCst) > 1,
+        "the upload was not retried"
+    );
+    assert!(!dir.path().join("project/published").exists());
+    assert_eq!(assert_no_partial_objects(&s3_root, &run_dir), 0);
+
+    // The first two connections die mid-body, later ones go through: the
+    // retries complete the upload and every object is whole.
+    let (flaky_port, flaky_seen) = cutting_proxy(s3_port, 2, 1500);
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        text.replace(&format!(":{dead_port}\""), &format!(":{flaky_port}\"")),
+    )
+    .unwrap();
+    let output = run(&config, SECRET_KEY);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(flaky_seen.load(Ordering::SeqCst) > 2);
+    assert_eq!(assert_no_partial_objects(&s3_root, &run_dir), 6);
+    assert!(dir.path().join("project/published").exists());
 }
