@@ -170,7 +170,7 @@ pub struct PublishArgs {
     pub image: String,
     /// Where to: HOST/REPO:TAG or oci:DIR:TAG.
     pub destination: String,
-    /// The private key: a cosign.key file, or vault:MOUNT/PATH#FIELD holding its PEM.
+    /// The private key: a cosign.key file, vault:MOUNT/PATH#FIELD holding its PEM, or vault-transit:[MOUNT/]KEY (signs in the vault).
     #[arg(long, value_name = "FILE|REF")]
     pub key: String,
     /// The key password source.
@@ -232,7 +232,7 @@ pub struct KeyGenerateArgs {
 /// `sealcraft sign-blob`.
 #[derive(Debug, Args)]
 pub struct SignBlobArgs {
-    /// The private key: a cosign.key file, or vault:MOUNT/PATH#FIELD holding its PEM.
+    /// The private key: a cosign.key file, vault:MOUNT/PATH#FIELD holding its PEM, or vault-transit:[MOUNT/]KEY (signs in the vault).
     #[arg(long, value_name = "FILE|REF")]
     pub key: String,
     /// Also write the signature to this file.

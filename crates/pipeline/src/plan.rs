@@ -288,6 +288,8 @@ pub enum SigningKey {
     File(PathBuf),
     /// A `vault:MOUNT/PATH#FIELD` reference whose value is the PEM.
     Vault(String),
+    /// A `vault-transit:[MOUNT/]KEY`: the vault signs, the key never leaves it.
+    Transit(String),
 }
 
 /// The `[publish]` section: secrets appear only as references (`env:`, `file:`).
@@ -795,7 +797,16 @@ fn parse_publish(
     project: &str,
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> std::result::Result<PublishPlan, SpannedError> {
-    let key = if raw.key.get_ref().starts_with("vault:") {
+    let key = if raw.key.get_ref().starts_with("vault-transit:") {
+        if sealcraft_secrets::TransitKey::parse(raw.key.get_ref()).is_none() {
+            return Err((
+                raw.key.span(),
+                "publish.key",
+                "expected vault-transit:KEY or vault-transit:MOUNT/KEY".into(),
+            ));
+        }
+        SigningKey::Transit(raw.key.get_ref().clone())
+    } else if raw.key.get_ref().starts_with("vault:") {
         if let Err(error) = sealcraft_secrets::SecretRef::parse(raw.key.get_ref()) {
             return Err((raw.key.span(), "publish.key", error.to_string()));
         }
@@ -1019,6 +1030,13 @@ mod tests {
                 config("1.0", "[\"amd64\"]", &pinned)
             )
         };
+        let plan = parse(&with_key("vault-transit:release")).unwrap();
+        assert_eq!(
+            plan.publish.unwrap().key,
+            SigningKey::Transit("vault-transit:release".into())
+        );
+        let (line, message) = error_of(&with_key("vault-transit:"));
+        assert_eq!(line, 11, "{message}");
         let plan = parse(&with_key("vault:secret/release/cosign#key")).unwrap();
         assert_eq!(
             plan.publish.unwrap().key,

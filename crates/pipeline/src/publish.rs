@@ -19,7 +19,7 @@ use sealcraft_sign::artifacts::{
     sign_image, signature_tag, verify_attestations, verify_signatures,
 };
 use sealcraft_sign::dsse::Statement;
-use sealcraft_sign::keys::{PrivateKey, PublicKey};
+use sealcraft_sign::keys::{PublicKey, Signer};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -196,9 +196,10 @@ impl Destination<'_> {
     }
 }
 
-/// A function that returns the signing key.
+/// A function that returns the signer: a decrypted key, or a KMS.
 pub type KeyLoader<'a> = &'a (
-        dyn Fn() -> std::result::Result<PrivateKey, Box<dyn std::error::Error + Send + Sync>> + Sync
+        dyn Fn() -> std::result::Result<Box<dyn Signer>, Box<dyn std::error::Error + Send + Sync>>
+            + Sync
     );
 
 /// Blob uploads that run at once.
@@ -308,12 +309,19 @@ pub fn publish(
     if images.len() > 1 || images[0].digest != request.image.digest {
         for child in &images {
             let bytes = request.source.read_blob(child)?;
-            publish_manifest(request, &key, destination, child, &bytes, &mut steps)?;
+            publish_manifest(
+                request,
+                key.as_ref(),
+                destination,
+                child,
+                &bytes,
+                &mut steps,
+            )?;
         }
     }
     publish_manifest(
         request,
-        &key,
+        key.as_ref(),
         destination,
         &request.image,
         &manifest_bytes,
@@ -340,7 +348,7 @@ pub fn publish(
                 predicate_type,
                 predicate.clone(),
             );
-            let artifact = attest_image(&key, &statement, current.as_ref())?;
+            let artifact = attest_image(key.as_ref(), &statement, current.as_ref())?;
             current = Some(artifact.manifest.clone());
             // Each step's blobs hold only its own new envelope (and a config); keep them all.
             new_blobs.extend(artifact.blobs.iter().cloned());
@@ -383,7 +391,7 @@ pub fn publish(
 /// Signs one manifest, pushes the signature, then the manifest by digest.
 fn publish_manifest(
     request: &PublishRequest<'_>,
-    key: &PrivateKey,
+    key: &dyn Signer,
     destination: &Destination<'_>,
     image: &Descriptor,
     bytes: &[u8],

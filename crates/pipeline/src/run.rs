@@ -560,7 +560,7 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
             let mut outputs = Vec::new();
             for (artifact, digest) in &runner.artifacts {
                 let content = std::fs::read(artifact).map_err(|source| Error::Io { action: "reading", path: artifact.clone(), source })?;
-                let signature = format!("{}\n", sealcraft_sign::sign_blob(&key, &content));
+                let signature = format!("{}\n", sealcraft_sign::sign_blob(key.as_ref(), &content)?);
                 let mut signature_path = artifact.clone().into_os_string();
                 signature_path.push(".sig");
                 write_atomically(std::path::Path::new(&signature_path), signature.as_bytes())?;

@@ -69,12 +69,72 @@ pub(crate) fn key_password(password_from: Option<&str>) -> Result<sealcraft_secr
     }
 }
 
-/// A `--key` argument: a `vault:` reference, else a file.
+/// A `--key` argument: a `vault-transit:` key, a `vault:` reference, else a file.
 pub(crate) fn signing_key(argument: &str) -> SigningKey {
-    if argument.starts_with("vault:") {
+    if argument.starts_with("vault-transit:") {
+        SigningKey::Transit(argument.to_owned())
+    } else if argument.starts_with("vault:") {
         SigningKey::Vault(argument.to_owned())
     } else {
         SigningKey::File(argument.into())
+    }
+}
+
+/// The signer for `key`: a transit key signs in the vault; anything else is
+/// a cosign private key decrypted in memory.
+pub(crate) fn load_signer(
+    key: &SigningKey,
+    password_from: Option<&str>,
+) -> Result<Box<dyn sealcraft_sign::keys::Signer>> {
+    if let SigningKey::Transit(reference) = key {
+        return Ok(Box::new(TransitSigner::connect(reference)?));
+    }
+    Ok(Box::new(load_private_key(key, password_from)?))
+}
+
+/// Signing through a Vault/OpenBao transit key.
+struct TransitSigner {
+    key: sealcraft_secrets::TransitKey,
+    vault: sealcraft_secrets::VaultConfig,
+    public: sealcraft_sign::keys::PublicKey,
+    reference: String,
+}
+
+impl TransitSigner {
+    fn connect(reference: &str) -> Result<Self> {
+        let Some(key) = sealcraft_secrets::TransitKey::parse(reference) else {
+            bail!("{reference}: expected vault-transit:KEY or vault-transit:MOUNT/KEY");
+        };
+        let Some(vault) = vault_from_env()? else {
+            bail!(
+                "{reference} needs Vault: set VAULT_ADDR and VAULT_TOKEN (or VAULT_ROLE_ID and VAULT_SECRET_ID)"
+            );
+        };
+        let pem = key.public_key_pem(&vault)?;
+        let public = sealcraft_sign::keys::PublicKey::from_pem(&pem).with_context(|| {
+            format!("{reference}: the transit key must be ecdsa-p256, as cosign keys are")
+        })?;
+        Ok(Self {
+            key,
+            vault,
+            public,
+            reference: reference.to_owned(),
+        })
+    }
+}
+
+impl sealcraft_sign::keys::Signer for TransitSigner {
+    fn public_key(&self) -> sealcraft_sign::keys::PublicKey {
+        self.public.clone()
+    }
+
+    fn sign(&self, message: &[u8]) -> sealcraft_sign::Result<Vec<u8>> {
+        self.key
+            .sign(&self.vault, message)
+            .map_err(|source| sealcraft_sign::Error::Signer {
+                signer: self.reference.clone(),
+                source: Box::new(source),
+            })
     }
 }
 
@@ -85,6 +145,9 @@ pub(crate) fn load_private_key(
     password_from: Option<&str>,
 ) -> Result<sealcraft_sign::keys::PrivateKey> {
     let (pem, name) = match key {
+        SigningKey::Transit(reference) => {
+            bail!("{reference} signs in the vault; it has no private key to load")
+        }
         SigningKey::Vault(reference) => (
             resolve_secret(reference)
                 .with_context(|| format!("reading the private key {reference}"))?,

@@ -327,9 +327,122 @@ fn read_kv2(config: &VaultConfig, mount: &str, path: &str, field: &str) -> Resul
         })
 }
 
+/// A key in a Vault/OpenBao transit engine: signing happens in the vault
+/// and the private key never leaves it (`vault-transit:[MOUNT/]KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitKey {
+    /// The transit mount (`transit` unless given).
+    pub mount: String,
+    /// The key's name.
+    pub name: String,
+}
+
+impl TransitKey {
+    /// Parses `vault-transit:KEY` or `vault-transit:MOUNT/KEY`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let rest = text.strip_prefix("vault-transit:")?;
+        let (mount, name) = rest.rsplit_once('/').unwrap_or(("transit", rest));
+        (!mount.is_empty() && !name.is_empty() && !name.contains('/')).then(|| Self {
+            mount: mount.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("vault-transit:{}/{}", self.mount, self.name)
+    }
+
+    /// The PEM public key of the key's latest version.
+    pub fn public_key_pem(&self, config: &VaultConfig) -> Result<String, Error> {
+        let action = format!("reading the public key of {}", self.describe());
+        let document = self.call(config, &action, None)?;
+        let versions = &document["data"]["keys"];
+        let latest = document["data"]["latest_version"]
+            .as_u64()
+            .map(|version| version.to_string());
+        latest
+            .and_then(|version| versions[version.as_str()]["public_key"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| vault_error(config, &action, "no public key (is it an asymmetric key?)"))
+    }
+
+    /// Signs `message` with SHA-256; returns the DER (ASN.1) signature.
+    pub fn sign(&self, config: &VaultConfig, message: &[u8]) -> Result<Vec<u8>, Error> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+        let action = format!("signing with {}", self.describe());
+        let body = serde_json::json!({
+            "input": STANDARD.encode(message),
+            "marshaling_algorithm": "asn1",
+        });
+        let document = self.call(config, &action, Some(body))?;
+        let signature = document["data"]["signature"]
+            .as_str()
+            .and_then(|text| text.rsplit(':').next())
+            .and_then(|encoded| STANDARD.decode(encoded).ok())
+            .ok_or_else(|| vault_error(config, &action, "no signature in the answer"))?;
+        Ok(signature)
+    }
+
+    fn call(
+        &self,
+        config: &VaultConfig,
+        action: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, Error> {
+        let agent = vault_agent(config)?;
+        let token = vault_token(config, &agent)?;
+        let base = config.address.trim_end_matches('/');
+        let result = match body {
+            Some(body) => agent
+                .post(&format!(
+                    "{base}/v1/{}/sign/{}/sha2-256",
+                    self.mount, self.name
+                ))
+                .header("X-Vault-Token", token.expose())
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
+            None => agent
+                .get(&format!("{base}/v1/{}/keys/{}", self.mount, self.name))
+                .header("X-Vault-Token", token.expose())
+                .call(),
+        };
+        let mut response =
+            result.map_err(|error| vault_error(config, action, error.to_string()))?;
+        match response.status().as_u16() {
+            200 => {}
+            403 => return Err(vault_error(config, action, "permission denied")),
+            404 => return Err(vault_error(config, action, "no such key")),
+            status => {
+                return Err(vault_error(config, action, format!("answered {status}")));
+            }
+        }
+        response
+            .body_mut()
+            .read_json()
+            .map_err(|error| vault_error(config, action, error.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transit_keys_name_a_mount_and_a_key() {
+        let parsed = |text| TransitKey::parse(text).map(|key| (key.mount, key.name));
+        assert_eq!(
+            parsed("vault-transit:release"),
+            Some(("transit".into(), "release".into()))
+        );
+        assert_eq!(
+            parsed("vault-transit:kms/prod/release"),
+            Some(("kms/prod".into(), "release".into()))
+        );
+        assert_eq!(parsed("vault-transit:"), None);
+        assert_eq!(parsed("vault-transit:transit/"), None);
+        assert_eq!(parsed("vault:secret/x#y"), None);
+    }
 
     #[test]
     fn secrets_never_display() {

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::dsse::{Envelope, IN_TOTO_PAYLOAD_TYPE, Statement};
 use crate::error::{Error, Result};
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::{PublicKey, Signer};
 use crate::payload::SimpleSigning;
 
 /// Layer media type of a signature payload.
@@ -103,7 +103,7 @@ fn manifest_for(
 /// `existing` (the manifest already at the tag, if any) with one layer
 /// added, unless an identical payload already carries a valid signature by this key.
 pub fn sign_image(
-    key: &PrivateKey,
+    key: &dyn Signer,
     reference: &str,
     digest: &Digest,
     annotations: &BTreeMap<String, String>,
@@ -126,7 +126,7 @@ pub fn sign_image(
     if already_signed {
         return manifest_for(layers, Vec::new(), false);
     }
-    let signature = STANDARD.encode(key.sign(&payload));
+    let signature = STANDARD.encode(key.sign(&payload)?);
     let mut layer = Descriptor::new(
         SIMPLE_SIGNING_MEDIA_TYPE,
         payload_digest.clone(),
@@ -142,11 +142,11 @@ pub fn sign_image(
 /// Signs `statement` into a DSSE envelope and returns the `.att` manifest
 /// with it appended to `existing`.
 pub fn attest_image(
-    key: &PrivateKey,
+    key: &dyn Signer,
     statement: &Statement,
     existing: Option<&Manifest>,
 ) -> Result<ArtifactManifest> {
-    let envelope = Envelope::sign(key, IN_TOTO_PAYLOAD_TYPE, &statement.to_bytes()).to_bytes();
+    let envelope = Envelope::sign(key, IN_TOTO_PAYLOAD_TYPE, &statement.to_bytes())?.to_bytes();
     let envelope_digest = sha256_of(&envelope);
     let mut layers: Vec<Descriptor> = existing
         .map(|manifest| manifest.layers.clone())

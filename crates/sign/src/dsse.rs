@@ -5,7 +5,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::keys::{PrivateKey, PublicKey};
+use crate::keys::{PublicKey, Signer};
 
 /// The payload type of in-toto attestations.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
@@ -56,16 +56,16 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
 
 impl Envelope {
     /// Signs `payload` of `payload_type`.
-    pub fn sign(key: &PrivateKey, payload_type: &str, payload: &[u8]) -> Self {
-        let signature = key.sign(&pae(payload_type, payload));
-        Self {
+    pub fn sign(signer: &dyn Signer, payload_type: &str, payload: &[u8]) -> crate::Result<Self> {
+        let signature = signer.sign(&pae(payload_type, payload))?;
+        Ok(Self {
             payload_type: payload_type.to_owned(),
             payload: STANDARD.encode(payload),
             signatures: vec![EnvelopeSignature {
                 keyid: String::new(),
                 sig: STANDARD.encode(signature),
             }],
-        }
+        })
     }
 
     /// Parses an envelope.

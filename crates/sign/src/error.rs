@@ -10,7 +10,7 @@ pub enum Error {
     },
     /// The PEM label is not one of the cosign labels.
     #[error(
-        "unsupported PEM type {label:?}: expected ENCRYPTED COSIGN PRIVATE KEY or ENCRYPTED SIGSTORE PRIVATE KEY (import plain keys with `sealcraft key import`)"
+        "unsupported PEM type {label:?}: expected ENCRYPTED COSIGN PRIVATE KEY or ENCRYPTED SIGSTORE PRIVATE KEY (plain keys must be encrypted first, e.g. with `cosign import-key-pair`)"
     )]
     UnsupportedKeyLabel {
         /// The label found.
@@ -42,6 +42,15 @@ pub enum Error {
     /// An OCI document could not be built.
     #[error(transparent)]
     Oci(#[from] sealcraft_oci::Error),
+    /// A remote signer (a KMS) refused or could not be reached.
+    #[error("signing with {signer} failed")]
+    Signer {
+        /// The signer, as configured (`vault-transit:KEY`).
+        signer: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Result type of this crate.

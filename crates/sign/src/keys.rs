@@ -197,6 +197,25 @@ impl PrivateKey {
     }
 }
 
+/// Something that makes cosign-compatible signatures: a key in memory, or a
+/// key that never leaves a KMS (Vault/OpenBao transit).
+pub trait Signer: Send + Sync {
+    /// The public key that verifies this signer's signatures.
+    fn public_key(&self) -> PublicKey;
+    /// The DER ECDSA P-256 / SHA-256 signature over `message`.
+    fn sign(&self, message: &[u8]) -> crate::Result<Vec<u8>>;
+}
+
+impl Signer for PrivateKey {
+    fn public_key(&self) -> PublicKey {
+        PrivateKey::public_key(self)
+    }
+
+    fn sign(&self, message: &[u8]) -> crate::Result<Vec<u8>> {
+        Ok(PrivateKey::sign(self, message))
+    }
+}
+
 impl PublicKey {
     /// Reads a `PUBLIC KEY` PEM (SubjectPublicKeyInfo).
     pub fn from_pem(pem: &str) -> Result<Self> {

@@ -23,8 +23,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 /// `cosign sign-blob --key` output: base64 of the DER signature over `content`.
-pub fn sign_blob(key: &keys::PrivateKey, content: &[u8]) -> String {
-    STANDARD.encode(key.sign(content))
+pub fn sign_blob(signer: &dyn keys::Signer, content: &[u8]) -> Result<String> {
+    Ok(STANDARD.encode(signer.sign(content)?))
 }
 
 /// `cosign verify-blob --key`: checks a base64 signature (surrounding whitespace ignored).

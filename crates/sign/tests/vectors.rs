@@ -139,7 +139,7 @@ fn blob_signatures_of_cosign_and_openssl_verify() {
         &password("keys/cosign25.password"),
     )
     .unwrap();
-    let signature = sign_blob(&key, &blob);
+    let signature = sign_blob(&key, &blob).unwrap();
     verify_blob(&public("keys/cosign25.pub"), &blob, &signature).unwrap();
 }
 
@@ -376,7 +376,7 @@ proptest::proptest! {
         proptest::prop_assert!(key.public_key().verify(&payload, &signature_bytes).is_err());
 
         let statement = Statement::for_image("r.example.com/app", subject.digest(), "https://slsa.dev/provenance/v1", serde_json::json!({}));
-        let envelope = Envelope::sign(&key, "application/vnd.in-toto+json", &statement.to_bytes()).to_bytes();
+        let envelope = Envelope::sign(&key, "application/vnd.in-toto+json", &statement.to_bytes()).unwrap().to_bytes();
         let mut tampered = envelope.clone();
         let index = position % tampered.len();
         tampered[index] ^= 1 << bit;

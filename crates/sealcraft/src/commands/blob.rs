@@ -3,16 +3,17 @@ use sealcraft_cli::{SignBlobArgs, VerifyBlobArgs};
 use serde_json::json;
 
 use crate::output::{Printer, Rejected};
-use crate::settings::{load_private_key, load_public_key, signing_key};
+use crate::settings::{load_public_key, load_signer, signing_key};
 
 pub(crate) fn sign_blob(args: &SignBlobArgs, printer: &Printer) -> Result<()> {
     let content =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
-    let key = load_private_key(
+    let signer = load_signer(
         &signing_key(&args.key),
         args.password.password_from.as_deref(),
     )?;
-    let signature = sealcraft_sign::sign_blob(&key, &content);
+    let signature = sealcraft_sign::sign_blob(signer.as_ref(), &content)
+        .with_context(|| format!("signing {}", args.file.display()))?;
     if let Some(path) = &args.output_signature {
         std::fs::write(path, format!("{signature}\n"))
             .with_context(|| format!("writing {}", path.display()))?;

@@ -12,8 +12,7 @@ use sealcraft_sign::dsse::predicate_type_uri;
 
 use crate::output::{Printer, Rejected};
 use crate::settings::{
-    RegistryAccess, load_private_key, load_public_key, open_layout_image, registry_client,
-    signing_key,
+    RegistryAccess, load_public_key, load_signer, open_layout_image, registry_client, signing_key,
 };
 
 /// A parsed destination: registry parts or a layout, and the tag or digest.
@@ -74,7 +73,7 @@ pub(crate) fn publish(args: &PublishArgs, printer: &Printer) -> Result<()> {
         .resolve(tag.as_deref())
         .with_context(|| format!("resolving {}", args.image))?;
     let load_key = || {
-        load_private_key(
+        load_signer(
             &signing_key(&args.key),
             args.password.password_from.as_deref(),
         )

@@ -6,7 +6,7 @@ use sealcraft_pipeline::run::{
 };
 
 use crate::output::{Printer, StageReporter};
-use crate::settings::{RegistryAccess, load_private_key, registry_client, source_date_epoch};
+use crate::settings::{RegistryAccess, load_signer, registry_client, source_date_epoch};
 
 pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
     let until = match &args.until {
@@ -48,7 +48,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
     };
     let load_key = || {
         let publish = plan.publish.as_ref().ok_or("no [publish] section")?;
-        load_private_key(&publish.key, publish.key_password.as_deref())
+        load_signer(&publish.key, publish.key_password.as_deref())
             .map_err(|error| format!("{error:#}").into())
     };
     let publish = plan.publish.as_ref().map(|_| PublishContext {

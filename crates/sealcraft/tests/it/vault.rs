@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::registry::free_port;
-use crate::support::{cosign, sealcraft};
+use crate::support::{cosign, make_base, sealcraft};
 
 const ROOT_TOKEN: &str = "canary-root-token-31c7";
 const PASSWORD: &str = "canary-vault-password-9d0e";
@@ -306,4 +306,157 @@ fn key_passwords_come_from_kv_v2_with_a_token_and_with_approle() {
         }
     }
     let _ = std::fs::remove_file(policy);
+}
+
+#[test]
+fn transit_keys_sign_in_the_vault_and_cosign_verifies() {
+    let bao = Bao::start();
+    bao.ok(&["secrets", "enable", "transit"]);
+    bao.ok(&["write", "-f", "transit/keys/release", "type=ecdsa-p256"]);
+    let exported: serde_json::Value =
+        serde_json::from_str(&bao.ok(&["read", "-format=json", "transit/keys/release"])).unwrap();
+    let public_pem = exported["data"]["keys"]["1"]["public_key"]
+        .as_str()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let public = dir.path().join("release.pub");
+    std::fs::write(&public, public_pem).unwrap();
+    let blob = dir.path().join("blob");
+    std::fs::write(&blob, b"signed where the key lives").unwrap();
+    let signature = dir.path().join("blob.sig");
+    let token = [
+        ("VAULT_ADDR", bao.address.as_str()),
+        ("VAULT_TOKEN", ROOT_TOKEN),
+    ];
+
+    let signed = sealcraft(
+        &[
+            "sign-blob",
+            "--key",
+            "vault-transit:release",
+            "--output-signature",
+            &signature.display().to_string(),
+            &blob.display().to_string(),
+        ],
+        &token,
+    );
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let verified = cosign(
+        dir.path(),
+        &[
+            "verify-blob",
+            "--key",
+            &public.display().to_string(),
+            "--signature",
+            &signature.display().to_string(),
+            "--insecure-ignore-tlog=true",
+            &blob.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "cosign verify-blob: {}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    // The other mount spelling reaches the same key; sealcraft verifies it too.
+    let again = sealcraft(
+        &[
+            "sign-blob",
+            "--key",
+            "vault-transit:transit/release",
+            "--output-signature",
+            &signature.display().to_string(),
+            &blob.display().to_string(),
+        ],
+        &token,
+    );
+    assert!(again.status.success());
+    let ours = sealcraft(
+        &[
+            "verify-blob",
+            "--key",
+            &public.display().to_string(),
+            "--signature",
+            &signature.display().to_string(),
+            &blob.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(ours.status.success());
+
+    // A whole run signs its artifacts, the image and the provenance in the vault.
+    let project = dir.path().join("project");
+    let base_digest = make_base(&project.join("base"));
+    std::fs::write(project.join("tool"), b"#!/bin/sh\n").unwrap();
+    let config = project.join("sealcraft.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[project]\nname = \"kms\"\nversion = \"1.0.0\"\nregistry = \"registry.example.com/team\"\narchitectures = [\"amd64\"]\n[base]\nimage = \"oci:base:base@{base_digest}\"\n[user]\nname = \"app\"\nuid = 1000\n[[files]]\nsource = \"tool\"\ndestination = \"/usr/local/bin/tool\"\n[publish]\nkey = \"vault-transit:release\"\ntarget = \"oci:published\"\n"
+        ),
+    )
+    .unwrap();
+    let run = sealcraft(&["run", "--config", &config.display().to_string()], &token);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let verified = sealcraft(
+        &[
+            "verify",
+            &format!("oci:{}:1.0.0-amd64", project.join("published").display()),
+            "--key",
+            &public.display().to_string(),
+            "--attestation-type",
+            "slsaprovenance1",
+        ],
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let attestation = project.join("out/kms-1.0.0-amd64/attestation-kms-1.0.0-amd64.json");
+    let attestation_signature = format!("{}.sig", attestation.display());
+    let artifact_verified = cosign(
+        dir.path(),
+        &[
+            "verify-blob",
+            "--key",
+            &public.display().to_string(),
+            "--signature",
+            &attestation_signature,
+            "--insecure-ignore-tlog=true",
+            &attestation.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        artifact_verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&artifact_verified.stderr)
+    );
+
+    // A missing key and a key of the wrong type are clear errors without the token.
+    bao.ok(&["write", "-f", "transit/keys/symmetric"]);
+    for (key, expected) in [
+        ("vault-transit:absent", "no such key"),
+        ("vault-transit:symmetric", "no public key"),
+    ] {
+        let output = sealcraft(
+            &["sign-blob", "--key", key, &blob.display().to_string()],
+            &token,
+        );
+        assert_eq!(output.status.code(), Some(2), "{key}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{key}: {stderr}");
+        assert!(!stderr.contains(ROOT_TOKEN), "{stderr}");
+    }
 }
