@@ -2,6 +2,7 @@
 
 mod assemble;
 mod blobs;
+mod canary;
 mod client;
 mod errors;
 mod import;

@@ -50,10 +50,10 @@ fn start_rsyslog(dir: &Path, port: u16) -> Rsyslog {
     Rsyslog(child)
 }
 
-type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
 /// A tiny HTTP receiver: records (path, authorization, body) and answers 204.
-fn start_receiver() -> (u16, Received) {
+pub(crate) fn start_receiver() -> (u16, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let received: Received = Arc::new(Mutex::new(Vec::new()));

@@ -13,16 +13,16 @@ use std::time::{Duration, Instant};
 use crate::registry::free_port;
 use crate::support::{make_base, sealcraft};
 
-const ACCESS_KEY: &str = "AKIASEALCRAFTTEST";
-const SECRET_KEY: &str = "canary-s3-secret-8b1f2c";
+pub(crate) const ACCESS_KEY: &str = "AKIASEALCRAFTTEST";
+pub(crate) const SECRET_KEY: &str = "canary-s3-secret-8b1f2c";
 
-struct S3Server {
-    root: PathBuf,
+pub(crate) struct S3Server {
+    pub(crate) root: PathBuf,
     child: Option<Child>,
 }
 
 impl S3Server {
-    fn start(root: &Path, port: u16) -> Self {
+    pub(crate) fn start(root: &Path, port: u16) -> Self {
         let program = std::env::var("SEALCRAFT_S3S_FS")
             .unwrap_or_else(|_| "/opt/sealcraft-tools/s3s-fs/bin/s3s-fs".to_owned());
         fs::create_dir_all(root.join("artifacts")).unwrap();
@@ -230,7 +230,7 @@ fn artifacts_land_at_the_layout_paths_write_once_and_reruns_converge() {
     );
 }
 
-fn walk(root: &Path) -> Vec<PathBuf> {
+pub(crate) fn walk(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(directory) = stack.pop() {
