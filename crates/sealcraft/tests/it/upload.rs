@@ -357,3 +357,121 @@ fn a_server_dying_mid_upload_leaves_no_partial_object_and_the_retry_completes() 
     assert_eq!(assert_no_partial_objects(&s3_root, &run_dir), 6);
     assert!(dir.path().join("project/published").exists());
 }
+
+/// Talks to Azurite with the emulator's well-known shared key: creates a
+/// container (`create NAME`) or prints a blob (`get NAME/PATH`), independently
+/// of the client under test.
+const AZURITE_CLIENT: &str = r#"
+import base64, email.utils, hashlib, hmac, sys, urllib.request
+endpoint, action, target = sys.argv[1:4]
+account = "devstoreaccount1"
+key = base64.b64decode("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")
+date, version = email.utils.formatdate(usegmt=True), "2021-08-06"
+headers = f"x-ms-date:{date}\nx-ms-version:{version}\n"
+if action == "create":
+    method, content_type, query, suffix = "PUT", "application/octet-stream", "?restype=container", "\nrestype:container"
+else:
+    method, content_type, query, suffix = "GET", "", "", ""
+to_sign = f"{method}\n\n\n\n\n{content_type}" + "\n" * 7 + headers + f"/{account}/{account}/{target}{suffix}"
+signature = base64.b64encode(hmac.new(key, to_sign.encode(), hashlib.sha256).digest()).decode()
+request = urllib.request.Request(f"{endpoint}/{account}/{target}{query}", method=method, data=b"" if method == "PUT" else None)
+if content_type:
+    request.add_header("Content-Type", content_type)
+request.add_header("x-ms-date", date)
+request.add_header("x-ms-version", version)
+request.add_header("Authorization", f"SharedKey {account}:{signature}")
+sys.stdout.buffer.write(urllib.request.urlopen(request).read())
+"#;
+
+fn azurite_client(endpoint: &str, action: &str, target: &str) -> Vec<u8> {
+    let output = Command::new("python3")
+        .args(["-c", AZURITE_CLIENT, endpoint, action, target])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "azurite {action} {target}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[test]
+fn artifacts_reach_azure_blob_storage_through_azurite() {
+    let program = std::env::var("SEALCRAFT_AZURITE").unwrap_or_else(|_| {
+        "/opt/sealcraft-tools/azurite/node_modules/.bin/azurite-blob".to_owned()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _azurite = Azurite::start(&program, port, &dir.path().join("azurite"));
+    let endpoint = format!("http://127.0.0.1:{port}");
+    azurite_client(&endpoint, "create", "artifacts");
+
+    let config = project(&dir.path().join("project"), port, "TEST_S3_SECRET");
+    let text = fs::read_to_string(&config).unwrap();
+    let (before_upload, _) = text.split_once("[upload]").unwrap();
+    fs::write(
+        &config,
+        format!("{before_upload}[upload]\nurl = \"az://artifacts/releases\"\n"),
+    )
+    .unwrap();
+    let output = sealcraft(
+        &["run", "--config", &config.display().to_string()],
+        &[
+            ("COSIGN_PASSWORD", "canary-key-pass-77ad"),
+            ("AZURE_STORAGE_USE_EMULATOR", "true"),
+            ("AZURITE_BLOB_STORAGE_URL", &endpoint),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let run_dir = dir.path().join("project/out/up-1.2.3-amd64");
+    let uploads = sealcraft_store::release_layout(&run_dir, "amd64");
+    assert_eq!(uploads.len(), 6);
+    // Azurite, read by a client of its own, holds exactly the local bytes.
+    for upload in uploads {
+        let stored = azurite_client(
+            &endpoint,
+            "get",
+            &format!("artifacts/releases/{}", upload.key),
+        );
+        assert_eq!(stored, fs::read(&upload.local).unwrap(), "{}", upload.key);
+    }
+}
+
+/// The Azurite blob service on a port, stopped when dropped.
+struct Azurite(Child);
+
+impl Azurite {
+    fn start(program: &str, port: u16, location: &Path) -> Self {
+        let child = Command::new(program)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .arg("--location")
+            .arg(location)
+            .args(["--silent", "--skipApiVersionCheck"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("{program} is needed (scripts/test installs azurite): {error}")
+            });
+        let azurite = Self(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "azurite did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        azurite
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
