@@ -403,7 +403,13 @@ fn artifacts_reach_azure_blob_storage_through_azurite() {
     });
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _azurite = Azurite::start(&program, port, &dir.path().join("azurite"));
+    let mut command = Command::new(&program);
+    command
+        .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+        .arg("--location")
+        .arg(dir.path().join("azurite"))
+        .args(["--silent", "--skipApiVersionCheck"]);
+    let _azurite = Emulator::start(command, port, "azurite");
     let endpoint = format!("http://127.0.0.1:{port}");
     azurite_client(&endpoint, "create", "artifacts");
 
@@ -439,37 +445,33 @@ fn artifacts_reach_azure_blob_storage_through_azurite() {
     }
 }
 
-/// The Azurite blob service on a port, stopped when dropped.
-struct Azurite(Child);
+/// An emulator process listening on a port, stopped when dropped.
+struct Emulator(Child);
 
-impl Azurite {
-    fn start(program: &str, port: u16, location: &Path) -> Self {
-        let child = Command::new(program)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .arg("--location")
-            .arg(location)
-            .args(["--silent", "--skipApiVersionCheck"])
+impl Emulator {
+    fn start(mut command: Command, port: u16, install_hint: &str) -> Self {
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| {
-                panic!("{program} is needed (scripts/test installs azurite): {error}")
+                panic!("{command:?} is needed (scripts/test installs {install_hint}): {error}")
             });
-        let azurite = Self(child);
+        let emulator = Self(child);
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
-                "azurite did not start"
+                "{install_hint} did not start"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        azurite
+        emulator
     }
 }
 
-impl Drop for Azurite {
+impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
