@@ -2,6 +2,7 @@
 //! AppRole, used as the key password and as the key itself; errors that name the path, never the secret.
 
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,6 +88,29 @@ impl Bao {
         );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
+}
+
+/// `cosign verify-blob --key PUBLIC --signature SIGNATURE BLOB` succeeds.
+fn assert_cosign_verifies(home: &Path, public: &Path, signature: &Path, blob: &Path) {
+    let verified = cosign(
+        home,
+        &[
+            "verify-blob",
+            "--key",
+            &public.display().to_string(),
+            "--signature",
+            &signature.display().to_string(),
+            "--insecure-ignore-tlog=true",
+            &blob.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "cosign verify-blob {}: {}",
+        blob.display(),
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }
 
 #[test]
@@ -210,24 +234,7 @@ fn key_passwords_come_from_kv_v2_with_a_token_and_with_approle() {
         "{}",
         String::from_utf8_lossy(&from_vault.stderr)
     );
-    let verified = cosign(
-        dir.path(),
-        &[
-            "verify-blob",
-            "--key",
-            &keys.join("cosign.pub").display().to_string(),
-            "--signature",
-            &signature.display().to_string(),
-            "--insecure-ignore-tlog=true",
-            &blob.display().to_string(),
-        ],
-        &[],
-    );
-    assert!(
-        verified.status.success(),
-        "cosign verify-blob: {}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert_cosign_verifies(dir.path(), &keys.join("cosign.pub"), &signature, &blob);
     // A wrong password for a vault-held key: a clear error without the PEM.
     let wrong = sealcraft(
         &[
@@ -345,24 +352,7 @@ fn transit_keys_sign_in_the_vault_and_cosign_verifies() {
         "{}",
         String::from_utf8_lossy(&signed.stderr)
     );
-    let verified = cosign(
-        dir.path(),
-        &[
-            "verify-blob",
-            "--key",
-            &public.display().to_string(),
-            "--signature",
-            &signature.display().to_string(),
-            "--insecure-ignore-tlog=true",
-            &blob.display().to_string(),
-        ],
-        &[],
-    );
-    assert!(
-        verified.status.success(),
-        "cosign verify-blob: {}",
-        String::from_utf8_lossy(&verified.stderr)
-    );
+    assert_cosign_verifies(dir.path(), &public, &signature, &blob);
     // The other mount spelling reaches the same key; sealcraft verifies it too.
     let again = sealcraft(
         &[
@@ -424,25 +414,8 @@ fn transit_keys_sign_in_the_vault_and_cosign_verifies() {
         String::from_utf8_lossy(&verified.stderr)
     );
     let attestation = project.join("out/kms-1.0.0-amd64/attestation-kms-1.0.0-amd64.json");
-    let attestation_signature = format!("{}.sig", attestation.display());
-    let artifact_verified = cosign(
-        dir.path(),
-        &[
-            "verify-blob",
-            "--key",
-            &public.display().to_string(),
-            "--signature",
-            &attestation_signature,
-            "--insecure-ignore-tlog=true",
-            &attestation.display().to_string(),
-        ],
-        &[],
-    );
-    assert!(
-        artifact_verified.status.success(),
-        "{}",
-        String::from_utf8_lossy(&artifact_verified.stderr)
-    );
+    let attestation_signature = attestation.with_extension("json.sig");
+    assert_cosign_verifies(dir.path(), &public, &attestation_signature, &attestation);
 
     // A missing key and a key of the wrong type are clear errors without the token.
     bao.ok(&["write", "-f", "transit/keys/symmetric"]);
