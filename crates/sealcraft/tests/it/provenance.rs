@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::registry::TestRegistry;
-use crate::support::{cosign, make_base, sealcraft};
+use crate::support::{cosign, generate_keys, make_base, sealcraft};
 
 fn validate(schema: &Path, document: &Path) {
     let tool = std::env::var("SEALCRAFT_PYTHON_TOOLS").map_or_else(
@@ -39,19 +39,7 @@ fn a_run_attests_signs_every_artifact_and_pushes_the_provenance() {
     let base_digest = make_base(&project.join("base"));
     fs::write(project.join("tool"), b"#!/bin/sh\n").unwrap();
     let keys = project.join("keys");
-    assert!(
-        sealcraft(
-            &[
-                "key",
-                "generate",
-                "--output-dir",
-                &keys.display().to_string()
-            ],
-            &[("COSIGN_PASSWORD", "attest-pass")]
-        )
-        .status
-        .success()
-    );
+    generate_keys(&keys, "attest-pass");
     // A git checkout, so that provenance names the source commit.
     let git = |args: &[&str]| {
         let output = Command::new("git")
@@ -259,19 +247,7 @@ fn provenance_v02_is_available_for_policies_written_against_it() {
     fs::create_dir_all(&project).unwrap();
     let base_digest = make_base(&project.join("base"));
     let keys = project.join("keys");
-    assert!(
-        sealcraft(
-            &[
-                "key",
-                "generate",
-                "--output-dir",
-                &keys.display().to_string()
-            ],
-            &[("COSIGN_PASSWORD", "p")]
-        )
-        .status
-        .success()
-    );
+    generate_keys(&keys, "p");
     let git = |args: &[&str]| {
         let output = Command::new("git")
             .args(args)

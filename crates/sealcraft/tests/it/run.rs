@@ -1,6 +1,6 @@
 use std::fs;
 
-use crate::support::{make_base, run_tool, sealcraft};
+use crate::support::{generate_keys, make_base, run_tool, sealcraft};
 
 #[test]
 fn run_writes_a_complete_run_directory() {
@@ -148,19 +148,7 @@ fn run_signs_and_publishes_as_its_last_stage() {
     let base_digest = make_base(&dir.path().join("base"));
     fs::write(dir.path().join("tool"), b"#!/bin/sh\n").unwrap();
     let keys = dir.path().join("keys");
-    assert!(
-        sealcraft(
-            &[
-                "key",
-                "generate",
-                "--output-dir",
-                &keys.display().to_string()
-            ],
-            &[("COSIGN_PASSWORD", "run-key")]
-        )
-        .status
-        .success()
-    );
+    generate_keys(&keys, "run-key");
     let config = dir.path().join("sealcraft.toml");
     fs::write(
         &config,
@@ -241,19 +229,7 @@ fn a_failed_scan_gate_stops_the_run_before_publishing() {
     ]);
     let digest = imported["digest"].as_str().unwrap();
     let keys = dir.path().join("keys");
-    assert!(
-        sealcraft(
-            &[
-                "key",
-                "generate",
-                "--output-dir",
-                &keys.display().to_string()
-            ],
-            &[("COSIGN_PASSWORD", "k")]
-        )
-        .status
-        .success()
-    );
+    generate_keys(&keys, "k");
     let osv = workspace
         .join("crates/vuln/tests/data/osv")
         .canonicalize()

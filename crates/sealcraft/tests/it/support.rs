@@ -28,6 +28,24 @@ pub(crate) fn sealcraft(args: &[&str], env: &[(&str, &str)]) -> Output {
     command.output().expect("sealcraft runs")
 }
 
+/// Writes cosign.key (encrypted with `password`) and cosign.pub into `dir`.
+pub(crate) fn generate_keys(dir: &Path, password: &str) {
+    let output = sealcraft(
+        &[
+            "key",
+            "generate",
+            "--output-dir",
+            &dir.display().to_string(),
+        ],
+        &[("COSIGN_PASSWORD", password)],
+    );
+    assert!(
+        output.status.success(),
+        "key generate: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Runs sealcraft and fails the test unless it exits 0; returns stdout as JSON when `--json` was passed.
 pub(crate) fn sealcraft_ok(args: &[&str]) -> serde_json::Value {
     let output = sealcraft(args, &[]);

@@ -14,7 +14,7 @@ use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::DecodePrivateKey;
 
 use crate::registry::{PASSWORD, TestRegistry, USER};
-use crate::support::{Item, make_image, sealcraft};
+use crate::support::{Item, generate_keys, make_image, sealcraft};
 
 struct TokenIssuer {
     port: u16,
@@ -169,19 +169,7 @@ fn bearer_token_flow_against_a_registry_that_verifies_the_tokens() {
         &[vec![Item::File("hello", 0o644, 0, b"token world")]],
     );
     let keys = work.path().join("keys");
-    assert!(
-        sealcraft(
-            &[
-                "key",
-                "generate",
-                "--output-dir",
-                &keys.display().to_string()
-            ],
-            &[("COSIGN_PASSWORD", "k")]
-        )
-        .status
-        .success()
-    );
+    generate_keys(&keys, "k");
     let destination = format!("{}/team/app:1.0", registry.address);
     let ca = registry.ca.display().to_string();
     let image = format!("oci:{}:v1", layout.display());

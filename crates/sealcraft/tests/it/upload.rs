@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::registry::free_port;
-use crate::support::{make_base, sealcraft};
+use crate::support::{generate_keys, make_base, sealcraft};
 
 pub(crate) const ACCESS_KEY: &str = "AKIASEALCRAFTTEST";
 pub(crate) const SECRET_KEY: &str = "canary-s3-secret-8b1f2c";
@@ -76,19 +76,7 @@ impl Drop for S3Server {
 fn project(dir: &Path, port: u16, secret_env: &str) -> PathBuf {
     let base_digest = make_base(&dir.join("base"));
     fs::write(dir.join("tool"), b"#!/bin/sh\n").unwrap();
-    assert!(
-        sealcraft(
-            &[
-                "key",
-                "generate",
-                "--output-dir",
-                &dir.join("keys").display().to_string()
-            ],
-            &[("COSIGN_PASSWORD", "canary-key-pass-77ad")]
-        )
-        .status
-        .success()
-    );
+    generate_keys(&dir.join("keys"), "canary-key-pass-77ad");
     let config = dir.join("sealcraft.toml");
     fs::write(
         &config,
