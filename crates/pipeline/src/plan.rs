@@ -292,6 +292,20 @@ pub enum SigningKey {
     Transit(String),
 }
 
+impl SigningKey {
+    /// Classifies a key setting by its prefix; anything else is a file,
+    /// placed by `file`. Whether a reference is well formed is checked where it is used.
+    pub fn classify(text: &str, file: impl Fn(&str) -> PathBuf) -> Self {
+        if text.starts_with("vault-transit:") {
+            Self::Transit(text.to_owned())
+        } else if text.starts_with("vault:") {
+            Self::Vault(text.to_owned())
+        } else {
+            Self::File(file(text))
+        }
+    }
+}
+
 /// The `[publish]` section: secrets appear only as references (`env:`, `file:`).
 #[derive(Debug, Clone)]
 pub struct PublishPlan {
@@ -797,31 +811,21 @@ fn parse_publish(
     project: &str,
     resolve: &dyn Fn(&str) -> PathBuf,
 ) -> std::result::Result<PublishPlan, SpannedError> {
-    let key = if raw.key.get_ref().starts_with("vault-transit:") {
-        if sealcraft_secrets::TransitKey::parse(raw.key.get_ref()).is_none() {
-            return Err((
-                raw.key.span(),
-                "publish.key",
-                "expected vault-transit:KEY or vault-transit:MOUNT/KEY".into(),
-            ));
+    let key = SigningKey::classify(raw.key.get_ref(), resolve);
+    let key_problem = match &key {
+        SigningKey::Transit(text) => sealcraft_secrets::TransitKey::parse(text)
+            .is_none()
+            .then(|| "expected vault-transit:KEY or vault-transit:MOUNT/KEY".to_owned()),
+        SigningKey::Vault(text) => sealcraft_secrets::SecretRef::parse(text)
+            .err()
+            .map(|error| error.to_string()),
+        SigningKey::File(path) => {
+            (!path.is_file()).then(|| format!("{} does not exist", path.display()))
         }
-        SigningKey::Transit(raw.key.get_ref().clone())
-    } else if raw.key.get_ref().starts_with("vault:") {
-        if let Err(error) = sealcraft_secrets::SecretRef::parse(raw.key.get_ref()) {
-            return Err((raw.key.span(), "publish.key", error.to_string()));
-        }
-        SigningKey::Vault(raw.key.get_ref().clone())
-    } else {
-        let path = resolve(raw.key.get_ref());
-        if !path.is_file() {
-            return Err((
-                raw.key.span(),
-                "publish.key",
-                format!("{} does not exist", path.display()),
-            ));
-        }
-        SigningKey::File(path)
     };
+    if let Some(message) = key_problem {
+        return Err((raw.key.span(), "publish.key", message));
+    }
     for (reference, key_name) in [
         (&raw.key_password, "publish.key_password"),
         (&raw.password, "publish.password"),

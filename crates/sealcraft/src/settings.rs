@@ -71,13 +71,7 @@ pub(crate) fn key_password(password_from: Option<&str>) -> Result<sealcraft_secr
 
 /// A `--key` argument: a `vault-transit:` key, a `vault:` reference, else a file.
 pub(crate) fn signing_key(argument: &str) -> SigningKey {
-    if argument.starts_with("vault-transit:") {
-        SigningKey::Transit(argument.to_owned())
-    } else if argument.starts_with("vault:") {
-        SigningKey::Vault(argument.to_owned())
-    } else {
-        SigningKey::File(argument.into())
-    }
+    SigningKey::classify(argument, |text| std::path::PathBuf::from(text))
 }
 
 /// The signer for `key`: a transit key signs in the vault; anything else is
