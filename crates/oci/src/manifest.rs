@@ -431,6 +431,34 @@ impl ImageConfig {
         self.document.get("config")
     }
 
+    /// Sets (or with `None` removes) one field of `config.config` that
+    /// [`RuntimeConfig`] does not model, such as Docker's `Healthcheck` and `Shell`.
+    pub fn set_runtime_field(&mut self, key: &str, value: Option<Value>) {
+        let entry = self
+            .document
+            .entry("config")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        if let Value::Object(target) = entry {
+            match value {
+                Some(value) => {
+                    target.insert(key.to_owned(), value);
+                }
+                None => {
+                    target.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Sets the top-level `author`.
+    pub fn set_author(&mut self, author: &str) {
+        self.document
+            .insert("author".into(), Value::String(author.into()));
+    }
+
     /// The architecture.
     pub fn architecture(&self) -> Option<&str> {
         self.document.get("architecture").and_then(Value::as_str)

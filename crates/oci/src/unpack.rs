@@ -23,6 +23,18 @@ use crate::layer::{EntryKind, EntryMeta, LayerLimits, read_layer};
 use crate::layout::Layout;
 use crate::manifest::Manifest;
 
+/// What unpacking does with whiteouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhiteoutMode {
+    /// Delete what they hide: the result is the merged filesystem.
+    #[default]
+    Apply,
+    /// Keep them in overlayfs form (a 0/0 character device; an opaque
+    /// directory gets `trusted.overlay.opaque=y`), so the directory can be
+    /// stacked as an overlay lower layer. Needs root.
+    Overlay,
+}
+
 /// How to unpack.
 #[derive(Debug, Clone)]
 pub struct UnpackOptions {
@@ -34,6 +46,8 @@ pub struct UnpackOptions {
     pub xattrs: bool,
     /// Limits on the layer stream.
     pub limits: LayerLimits,
+    /// Apply whiteouts, or keep them for overlayfs.
+    pub whiteouts: WhiteoutMode,
 }
 
 impl Default for UnpackOptions {
@@ -43,6 +57,7 @@ impl Default for UnpackOptions {
             preserve_owners: rustix::process::geteuid().is_root(),
             xattrs: false,
             limits: LayerLimits::default(),
+            whiteouts: WhiteoutMode::Apply,
         }
     }
 }
@@ -311,6 +326,9 @@ impl Unpacker<'_> {
     }
 
     fn whiteout(&mut self, meta: &EntryMeta) -> Result<()> {
+        if self.options.whiteouts == WhiteoutMode::Overlay {
+            return self.overlay_whiteout(meta);
+        }
         if let Some(full) = self.prepare_parents(meta, &meta.path, false)?
             && !self.added.contains(&meta.path)
         {
@@ -320,7 +338,46 @@ impl Unpacker<'_> {
         Ok(())
     }
 
+    /// A whiteout as overlayfs stores it; an entry of the same layer wins.
+    fn overlay_whiteout(&mut self, meta: &EntryMeta) -> Result<()> {
+        self.stats.whiteouts += 1;
+        if self.added.contains(&meta.path) {
+            return Ok(());
+        }
+        let Some(full) = self.prepare_parents(meta, &meta.path, true)? else {
+            return Ok(());
+        };
+        self.remove_existing(meta, &full)?;
+        rustix::fs::mknodat(
+            CWD,
+            &full,
+            FileType::CharacterDevice,
+            Mode::empty(),
+            rustix::fs::makedev(0, 0),
+        )
+        .map_err(|errno| self.io(meta)(errno.into()))?;
+        self.added.insert(meta.path.clone());
+        Ok(())
+    }
+
     fn opaque(&mut self, meta: &EntryMeta) -> Result<()> {
+        if self.options.whiteouts == WhiteoutMode::Overlay {
+            self.stats.whiteouts += 1;
+            let Some(full) = self
+                .prepare_parents(meta, &meta.path.join("x"), true)?
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+            else {
+                return Ok(());
+            };
+            rustix::fs::lsetxattr(
+                &full,
+                "trusted.overlay.opaque",
+                b"y",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(|errno| self.io(meta)(errno.into()))?;
+            return Ok(());
+        }
         self.stats.whiteouts += 1;
         let Some(full) = self
             .prepare_parents(meta, &meta.path.join("x"), true)?

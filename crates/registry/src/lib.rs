@@ -118,6 +118,15 @@ pub enum Error {
     /// Reading local content to upload failed.
     #[error("reading content to upload")]
     Local(#[source] std::io::Error),
+    /// Storing pulled content locally failed (a broken stream or a full disk).
+    #[error("storing what {url} sent")]
+    Store {
+        /// The URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: Box<sealcraft_oci::Error>,
+    },
 }
 
 fn hint(has_credentials: bool) -> &'static str {
@@ -571,6 +580,54 @@ impl Client {
             });
         }
         Ok(bytes)
+    }
+
+    /// Streams a blob into `layout`, verified against its digest and size,
+    /// so large layers never sit in memory; nothing is stored if it does
+    /// not match.
+    pub fn pull_blob_into(
+        &self,
+        registry: &str,
+        repository: &str,
+        descriptor: &sealcraft_oci::manifest::Descriptor,
+        layout: &sealcraft_oci::layout::Layout,
+    ) -> Result<()> {
+        if layout.has_blob(&descriptor.digest) {
+            return Ok(());
+        }
+        let path = format!("/v2/{repository}/blobs/{}", descriptor.digest);
+        let mut response = self.send(
+            Request {
+                method: "GET",
+                registry,
+                path_and_query: path.clone(),
+                absolute: None,
+                headers: Vec::new(),
+                body: Body::Empty,
+                scope: pull(repository),
+            },
+            &[200],
+        )?;
+        let url = format!("{}{path}", self.base_url(registry));
+        let reader = response
+            .body_mut()
+            .with_config()
+            .limit(descriptor.size.saturating_add(1))
+            .reader();
+        layout
+            .put_blob_verified(reader, &descriptor.digest, descriptor.size)
+            .map_err(|source| match source {
+                sealcraft_oci::Error::BlobMismatch { actual_digest, .. } => Error::DigestMismatch {
+                    what: "blob",
+                    url: url.clone(),
+                    expected: descriptor.digest.to_string(),
+                    actual: actual_digest,
+                },
+                other => Error::Store {
+                    url: url.clone(),
+                    source: Box::new(other),
+                },
+            })
     }
 
     /// Lists every tag of a repository, following pagination.
