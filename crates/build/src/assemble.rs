@@ -23,76 +23,7 @@ use sealcraft_oci::manifest::{
 use sealcraft_oci::view::MergedView;
 use serde::Serialize;
 
-/// Errors of image assembly.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The OCI layer failed.
-    #[error(transparent)]
-    Oci(#[from] sealcraft_oci::Error),
-    /// The base image is not the one pinned.
-    #[error("base image {name} resolves to {actual}, but the config pins {pinned}")]
-    BaseDigestMismatch {
-        /// The base image name.
-        name: String,
-        /// The pinned digest.
-        pinned: String,
-        /// What the name resolved to.
-        actual: String,
-    },
-    /// A host file could not be read.
-    #[error("reading {path}")]
-    Host {
-        /// The host path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// A destination path is not absolute or not normal.
-    #[error("destination {destination:?} must be an absolute path without '..'")]
-    BadDestination {
-        /// The destination.
-        destination: String,
-    },
-    /// The user clashes with an existing entry.
-    #[error(
-        "{database} already has {name:?} with id {existing}, but the config asks for {requested}"
-    )]
-    UserClash {
-        /// `/etc/passwd` or `/etc/group`.
-        database: &'static str,
-        /// The name.
-        name: String,
-        /// The id found.
-        existing: u32,
-        /// The id asked for.
-        requested: u32,
-    },
-    /// The image would run as root.
-    #[error(
-        "the image user {user:?} resolves to uid 0 through the image's /etc/passwd; images must run as a non-root user"
-    )]
-    RootUser {
-        /// The configured user.
-        user: String,
-    },
-    /// The user does not exist in the image.
-    #[error("the image user {user:?} is not in the image's /etc/passwd")]
-    UnknownUser {
-        /// The configured user.
-        user: String,
-    },
-    /// The user or group name is not valid in passwd/group files.
-    #[error("invalid user or group name {name:?}")]
-    BadName {
-        /// The name.
-        name: String,
-    },
-}
-
-/// Result type of this crate.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+use crate::{Error, Result};
 
 /// The base image of an assembly.
 #[derive(Debug, Clone)]

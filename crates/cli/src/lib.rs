@@ -38,6 +38,8 @@ pub enum Command {
     Image(ImageCommand),
     /// Assemble an image natively from sealcraft.toml (base, files, user, config).
     Assemble(AssembleArgs),
+    /// Build an image from a multi-stage Dockerfile, daemonless (RUN steps in runc or crun).
+    Build(BuildArgs),
     /// Squash all layers of an image into one, keeping every config field.
     Squash(SquashArgs),
     /// Manage cosign-compatible signing keys.
@@ -335,4 +337,57 @@ pub struct SquashArgs {
     /// The architecture to pick from an index.
     #[arg(long)]
     pub arch: Option<String>,
+}
+
+/// `sealcraft build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The build context.
+    #[arg(long, default_value = ".")]
+    pub context: PathBuf,
+    /// The Dockerfile (default: Dockerfile in the context).
+    #[arg(long, short)]
+    pub file: Option<PathBuf>,
+    /// The stage to build (default: the last one).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// A build argument, KEY=VALUE (or KEY to take the value from the environment); repeatable.
+    #[arg(long, value_name = "KEY[=VALUE]")]
+    pub build_arg: Vec<String>,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE, id=ID,env=NAME or id=ID,ref=vault:…; repeatable.
+    #[arg(long, value_name = "id=ID,src=FILE")]
+    pub secret: Vec<String>,
+    /// Use IMAGE wherever FROM or COPY --from names NAME: NAME=oci:DIR:TAG@sha256:… or NAME=HOST/REPO@sha256:…; repeatable.
+    #[arg(long, value_name = "NAME=IMAGE")]
+    pub base: Vec<String>,
+    /// Refuse base images that are not named by digest.
+    #[arg(long)]
+    pub require_pinned: bool,
+    /// Run every step again, ignoring the layer cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The build store: layers, step cache, cache mounts (default: ~/.cache/sealcraft/build).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Network for RUN steps: default (the host's) or none.
+    #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
+    pub network: String,
+    /// The OCI runtime for RUN steps.
+    #[arg(long, default_value = "runc", value_parser = ["runc", "crun"])]
+    pub runtime: String,
+    /// The architecture to build for (default: the host's).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Layer compression: gzip, zstd or none.
+    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
+    pub compression: String,
+    /// Allow the image to run as root (for builder images that are not shipped).
+    #[arg(long)]
+    pub allow_root: bool,
+    /// Where the image goes: oci:DIR:TAG.
+    #[arg(long, short)]
+    pub output: String,
+    /// Registry access for base images.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }

@@ -49,6 +49,11 @@ impl Printer {
         }
     }
 
+    /// Whether progress is to be left out.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Data on stdout whatever the mode (a signature, for instance).
     pub(crate) fn data(&self, text: &str) {
         println!("{text}");
@@ -81,6 +86,11 @@ impl Printer {
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     }
+}
+
+/// One line of progress on stderr.
+pub(crate) fn progress_line(line: &str) {
+    eprintln!("{line}");
 }
 
 /// Shows pipeline events as progress lines on stderr.

@@ -1,0 +1,250 @@
+//! The build store: layer blobs, layer directories, the step cache and
+//! cache mounts, under one directory that builds share.
+//!
+//! ```text
+//! <cache>/
+//!   blobs/        an OCI layout: base image blobs and every built layer
+//!   layers/<hex>  a layer's directory in overlay form, by diff ID
+//!   steps/<hex>   the result of a step, by cache key
+//!   mounts/<hex>  RUN --mount=type=cache directories
+//!   work/<id>/    one build's scratch space (mount points, uppers, bundles)
+//!   empty/        an empty lower layer
+//! ```
+//!
+//! Everything is written under a temporary name and renamed into place, so
+//! a build killed half-way never leaves an entry that looks complete. A
+//! build holds a lock on its work directory; the next build to open the
+//! store unmounts and removes work directories nobody holds.
+
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use sealcraft_oci::digest::Digest;
+use sealcraft_oci::layout::Layout;
+use sealcraft_oci::manifest::Descriptor;
+use sealcraft_oci::unpack::{UnpackOptions, WhiteoutMode, unpack_layer};
+use serde::{Deserialize, Serialize};
+
+use crate::overlay::sweep_stale_mounts;
+
+/// A layer: its blob and the digest of its uncompressed tar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LayerRef {
+    pub(crate) descriptor: Descriptor,
+    pub(crate) diff_id: Digest,
+}
+
+/// What a cached step produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StepRecord {
+    /// The layer, or `None` when the step changed no file.
+    pub(crate) layer: Option<LayerRef>,
+}
+
+/// The store.
+#[derive(Debug)]
+pub(crate) struct Store {
+    root: PathBuf,
+    pub(crate) blobs: Layout,
+}
+
+/// One build's work directory, locked while the build runs.
+#[derive(Debug)]
+pub(crate) struct WorkDir {
+    path: PathBuf,
+    _lock: OwnedFd,
+    counter: std::cell::Cell<u64>,
+}
+
+impl WorkDir {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new, empty directory inside the work directory.
+    pub(crate) fn fresh(&self, what: &str) -> io::Result<PathBuf> {
+        let next = self.counter.get() + 1;
+        self.counter.set(next);
+        let path = self.path.join(format!("{what}-{next}"));
+        fs::create_dir(&path)?;
+        Ok(path)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = sweep_stale_mounts(&self.path);
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn hex(digest: &Digest) -> &str {
+    digest
+        .as_ref()
+        .split_once(':')
+        .map_or(digest.as_ref(), |(_, hex)| hex)
+}
+
+fn try_lock(path: &Path) -> io::Result<Option<OwnedFd>> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(fd)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+impl Store {
+    /// Opens (creating) the store at `root` and cleans up after killed builds.
+    pub(crate) fn open(root: &Path) -> io::Result<Self> {
+        for sub in ["layers", "steps", "mounts", "work", "empty", "tmp"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        fs::set_permissions(root.join("work"), fs::Permissions::from_mode(0o700))?;
+        let blobs = Layout::open_or_create(root.join("blobs")).map_err(io::Error::other)?;
+        let store = Self {
+            root: root.to_path_buf(),
+            blobs,
+        };
+        store.remove_abandoned_work()?;
+        Ok(store)
+    }
+
+    fn remove_abandoned_work(&self) -> io::Result<()> {
+        for entry in fs::read_dir(self.root.join("work"))? {
+            let path = entry?.path();
+            if let Some(_lock) = try_lock(&path.join(".lock"))? {
+                sweep_stale_mounts(&path)?;
+                fs::remove_dir_all(&path)?;
+            }
+        }
+        let _ = fs::remove_dir_all(self.root.join("tmp"));
+        fs::create_dir_all(self.root.join("tmp"))
+    }
+
+    /// A locked work directory for one build.
+    pub(crate) fn work_dir(&self) -> io::Result<WorkDir> {
+        let path =
+            self.root
+                .join("work")
+                .join(format!("{}-{}", std::process::id(), unique_suffix()));
+        fs::create_dir(&path)?;
+        let lock = try_lock(&path.join(".lock"))?
+            .ok_or_else(|| io::Error::other("a fresh work directory is already locked"))?;
+        Ok(WorkDir {
+            path,
+            _lock: lock,
+            counter: std::cell::Cell::new(0),
+        })
+    }
+
+    /// An empty directory, the bottom of stacks that have no layers.
+    pub(crate) fn empty_dir(&self) -> PathBuf {
+        self.root.join("empty")
+    }
+
+    /// A temporary path in the store's filesystem (for renames into place).
+    fn temporary(&self, what: &str) -> PathBuf {
+        self.root
+            .join("tmp")
+            .join(format!("{what}-{}-{}", std::process::id(), unique_suffix()))
+    }
+
+    /// The directory of `layer` in overlay form, unpacked from its blob once.
+    pub(crate) fn layer_dir(&self, layer: &LayerRef) -> io::Result<PathBuf> {
+        let path = self.root.join("layers").join(hex(&layer.diff_id));
+        if path.is_dir() {
+            return Ok(path);
+        }
+        let partial = self.temporary("unpack");
+        fs::create_dir(&partial)?;
+        let options = UnpackOptions {
+            allow_devices: true,
+            preserve_owners: true,
+            xattrs: true,
+            whiteouts: WhiteoutMode::Overlay,
+            ..UnpackOptions::default()
+        };
+        let reader = self
+            .blobs
+            .open_blob(&layer.descriptor)
+            .map_err(io::Error::other)?;
+        let unpacked = unpack_layer(reader, layer.descriptor.digest.as_ref(), &partial, &options);
+        if let Err(error) = unpacked {
+            let _ = fs::remove_dir_all(&partial);
+            return Err(io::Error::other(error));
+        }
+        self.adopt(&partial, &path)?;
+        Ok(path)
+    }
+
+    /// Moves a finished upper directory into place as `diff_id`'s layer directory.
+    pub(crate) fn adopt_upper(&self, upper: &Path, diff_id: &Digest) -> io::Result<PathBuf> {
+        let path = self.root.join("layers").join(hex(diff_id));
+        self.adopt(upper, &path)?;
+        Ok(path)
+    }
+
+    fn adopt(&self, from: &Path, to: &Path) -> io::Result<()> {
+        match fs::rename(from, to) {
+            Ok(()) => Ok(()),
+            // Another build got there first with the same content.
+            Err(_) if to.is_dir() => fs::remove_dir_all(from),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The cached result of the step with `key`, if its blob is still here.
+    pub(crate) fn lookup_step(&self, key: &str) -> Option<StepRecord> {
+        let bytes = fs::read(self.root.join("steps").join(key)).ok()?;
+        let record: StepRecord = serde_json::from_slice(&bytes).ok()?;
+        match &record.layer {
+            Some(layer) if !self.blobs.has_blob(&layer.descriptor.digest) => None,
+            _ => Some(record),
+        }
+    }
+
+    /// Records the result of the step with `key`.
+    pub(crate) fn record_step(&self, key: &str, record: &StepRecord) -> io::Result<()> {
+        let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
+        let partial = self.temporary("step");
+        fs::write(&partial, bytes)?;
+        fs::rename(&partial, self.root.join("steps").join(key))
+    }
+
+    /// The persistent directory of a cache mount.
+    pub(crate) fn cache_mount(&self, id: &str) -> io::Result<(PathBuf, bool)> {
+        let key = hex(&sealcraft_oci::digest::sha256_of(id.as_bytes())).to_owned();
+        let path = self.root.join("mounts").join(key);
+        let created = !path.exists();
+        fs::create_dir_all(&path)?;
+        Ok((path, created))
+    }
+
+    /// A lock for a `sharing=locked` cache mount.
+    pub(crate) fn lock_cache_mount(&self, directory: &Path) -> io::Result<OwnedFd> {
+        let fd = rustix::fs::open(
+            directory.with_extension("lock"),
+            OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
+        Ok(fd)
+    }
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!("{nanos:x}")
+}
