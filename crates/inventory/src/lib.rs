@@ -20,6 +20,7 @@ mod elf;
 mod golang;
 mod npm;
 mod os;
+pub mod pkgdb;
 mod python;
 mod rpm;
 mod source;

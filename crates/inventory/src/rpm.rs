@@ -8,12 +8,12 @@ use crate::{
     read_metadata, warn,
 };
 
-const DATABASE: &str = "var/lib/rpm/rpmdb.sqlite";
+pub(crate) const DATABASE: &str = "var/lib/rpm/rpmdb.sqlite";
 
-const TAG_NAME: u32 = 1000;
-const TAG_VERSION: u32 = 1001;
-const TAG_RELEASE: u32 = 1002;
-const TAG_EPOCH: u32 = 1003;
+pub(crate) const TAG_NAME: u32 = 1000;
+pub(crate) const TAG_VERSION: u32 = 1001;
+pub(crate) const TAG_RELEASE: u32 = 1002;
+pub(crate) const TAG_EPOCH: u32 = 1003;
 const TAG_LICENSE: u32 = 1014;
 const TAG_ARCH: u32 = 1022;
 const TAG_SOURCERPM: u32 = 1044;
@@ -40,38 +40,93 @@ fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
     ))
 }
 
-/// Parses a header blob: index count, data length, 16-byte index entries, then the data store.
-pub(crate) fn parse_header(blob: &[u8]) -> Option<Header> {
+/// The value of one header entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeaderValue {
+    /// A string (or an i18n string's first translation).
+    Text(String),
+    /// A string array.
+    Texts(Vec<String>),
+    /// An int32 array (one element for a scalar).
+    Numbers(Vec<u32>),
+}
+
+pub(crate) const TAG_PROVIDENAME: u32 = 1047;
+pub(crate) const TAG_REQUIRENAME: u32 = 1049;
+pub(crate) const TAG_DIRINDEXES: u32 = 1116;
+pub(crate) const TAG_BASENAMES: u32 = 1117;
+pub(crate) const TAG_DIRNAMES: u32 = 1118;
+const TYPE_STRING_ARRAY: u32 = 8;
+/// No header holds more elements than this in one entry; more means damage.
+const MAX_ELEMENTS: usize = 1 << 20;
+
+/// Every string, string-array and int32 entry of a header blob: index
+/// count, data length, 16-byte index entries (tag, type, offset, count),
+/// then the data store.
+pub(crate) fn header_entries(blob: &[u8]) -> Option<std::collections::BTreeMap<u32, HeaderValue>> {
     let entries = usize::try_from(be32(blob, 0)?).ok()?;
     let data_length = usize::try_from(be32(blob, 4)?).ok()?;
     let data_start = 8usize.checked_add(entries.checked_mul(16)?)?;
     let data = blob.get(data_start..data_start.checked_add(data_length)?)?;
-    let mut header = Header::default();
+    let mut values = std::collections::BTreeMap::new();
     for index in 0..entries {
         let entry = 8 + index * 16;
-        let (tag, kind, offset) = (
+        let (tag, kind, offset, count) = (
             be32(blob, entry)?,
             be32(blob, entry + 4)?,
             usize::try_from(be32(blob, entry + 8)?).ok()?,
+            usize::try_from(be32(blob, entry + 12)?).ok()?,
         );
-        let string = || -> Option<String> {
-            let bytes = data.get(offset..)?;
-            let end = bytes.iter().position(|&b| b == 0)?;
-            Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+        let strings = |wanted: usize| -> Option<Vec<String>> {
+            if wanted > MAX_ELEMENTS {
+                return None;
+            }
+            let mut out = Vec::with_capacity(wanted.min(4096));
+            let mut rest = data.get(offset..)?;
+            for _ in 0..wanted {
+                let end = rest.iter().position(|&b| b == 0)?;
+                out.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+                rest = &rest[end + 1..];
+            }
+            Some(out)
         };
-        let is_string = kind == TYPE_STRING || kind == TYPE_I18NSTRING;
-        match tag {
-            TAG_NAME if is_string => header.name = string(),
-            TAG_VERSION if is_string => header.version = string(),
-            TAG_RELEASE if is_string => header.release = string(),
-            TAG_LICENSE if is_string => header.license = string(),
-            TAG_ARCH if is_string => header.arch = string(),
-            TAG_SOURCERPM if is_string => header.source_rpm = string(),
-            TAG_EPOCH if kind == TYPE_INT32 => header.epoch = be32(data, offset),
-            _ => {}
+        let value = match kind {
+            TYPE_STRING | TYPE_I18NSTRING => strings(1)
+                .and_then(|mut list| list.pop())
+                .map(HeaderValue::Text),
+            TYPE_STRING_ARRAY => strings(count).map(HeaderValue::Texts),
+            TYPE_INT32 if count <= MAX_ELEMENTS => (0..count)
+                .map(|element| be32(data, offset.checked_add(element * 4)?))
+                .collect::<Option<Vec<u32>>>()
+                .map(HeaderValue::Numbers),
+            _ => None,
+        };
+        if let Some(value) = value {
+            values.insert(tag, value);
         }
     }
-    Some(header)
+    Some(values)
+}
+
+/// Parses the catalog's fields of a header blob.
+pub(crate) fn parse_header(blob: &[u8]) -> Option<Header> {
+    let values = header_entries(blob)?;
+    let text = |tag: u32| match values.get(&tag) {
+        Some(HeaderValue::Text(text)) => Some(text.clone()),
+        _ => None,
+    };
+    Some(Header {
+        name: text(TAG_NAME),
+        version: text(TAG_VERSION),
+        release: text(TAG_RELEASE),
+        epoch: match values.get(&TAG_EPOCH) {
+            Some(HeaderValue::Numbers(numbers)) => numbers.first().copied(),
+            _ => None,
+        },
+        license: text(TAG_LICENSE),
+        arch: text(TAG_ARCH),
+        source_rpm: text(TAG_SOURCERPM),
+    })
 }
 
 /// `name-version-release.src.rpm` → (name, version-release).
@@ -160,7 +215,7 @@ pub(crate) fn catalog(
     }
 }
 
-fn read_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+pub(crate) fn read_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let mut file = tempfile::NamedTempFile::new()
         .map_err(|error| format!("creating a temporary copy: {error}"))?;
     std::io::Write::write_all(&mut file, bytes)
