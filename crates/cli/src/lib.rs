@@ -40,6 +40,8 @@ pub enum Command {
     Assemble(AssembleArgs),
     /// Build an image from a multi-stage Dockerfile, daemonless (RUN steps in runc or crun).
     Build(BuildArgs),
+    /// Remove package managers, their exclusive dependencies, unreachable libraries, docs and caches.
+    Harden(HardenArgs),
     /// Squash all layers of an image into one, keeping every config field.
     Squash(SquashArgs),
     /// Manage cosign-compatible signing keys.
@@ -390,4 +392,29 @@ pub struct BuildArgs {
     /// Registry access for base images.
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// `sealcraft harden`.
+#[derive(Debug, Args)]
+pub struct HardenArgs {
+    /// The image: oci:DIR[:TAG].
+    pub image: String,
+    /// Where the hardened image goes: oci:DIR:TAG.
+    #[arg(long, short)]
+    pub output: String,
+    /// Also remove shells (sh, bash, dash, …) and the packages that ship them.
+    #[arg(long)]
+    pub remove_shells: bool,
+    /// Also remove this package (and what only it needed); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub remove_package: Vec<String>,
+    /// Never remove paths matching this glob (relative to the root, e.g. usr/lib/*/libssl*); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub keep: Vec<String>,
+    /// Remove /usr/share/doc/*/copyright too (SBOMs read licenses from them).
+    #[arg(long)]
+    pub no_copyright: bool,
+    /// The architecture to pick from an index.
+    #[arg(long)]
+    pub arch: Option<String>,
 }

@@ -340,6 +340,16 @@ impl MergedView {
     /// Resolves `path` inside the image root, following symlinks in every
     /// component (absolute targets restart at the image root; `..` stops at it).
     pub fn resolve(&self, path: impl AsRef<Path>) -> Option<(PathBuf, &Node)> {
+        self.resolve_visible(path, |_| true)
+    }
+
+    /// Like [`Self::resolve`], as if every path `visible` rejects were gone:
+    /// a lookup that would pass through one finds nothing.
+    pub fn resolve_visible(
+        &self,
+        path: impl AsRef<Path>,
+        visible: impl Fn(&Path) -> bool,
+    ) -> Option<(PathBuf, &Node)> {
         let mut pending: Vec<PathBuf> = path
             .as_ref()
             .components()
@@ -355,6 +365,9 @@ impl MergedView {
             }
             let candidate = resolved.join(&name);
             let node = self.nodes.get(&candidate)?;
+            if !visible(&candidate) {
+                return None;
+            }
             if let EntryKind::Symlink(target) = &node.meta.kind {
                 hops += 1;
                 if hops > MAX_SYMLINK_HOPS {

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Image(ImageCommand::Gc(args)) => commands::image::gc(args, &printer),
         Command::Assemble(args) => commands::assemble::assemble(args, &printer),
         Command::Build(args) => commands::build::build(args, &printer),
+        Command::Harden(args) => commands::harden::harden(args, &printer),
         Command::Squash(args) => commands::squash::squash(args, &printer),
         Command::Key(KeyCommand::Generate(args)) => commands::key::generate(args, &printer),
         Command::SignBlob(args) => commands::blob::sign_blob(args, &printer),

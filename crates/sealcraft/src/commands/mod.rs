@@ -4,6 +4,7 @@ pub(crate) mod assemble;
 pub(crate) mod blob;
 pub(crate) mod build;
 pub(crate) mod db;
+pub(crate) mod harden;
 pub(crate) mod image;
 pub(crate) mod key;
 pub(crate) mod publish;
