@@ -85,6 +85,8 @@ pub struct ProvenanceInputs {
     pub finished_on: String,
     /// Artifacts produced alongside the image (SBOMs, scan report).
     pub byproducts: Vec<ResourceDescriptor>,
+    /// Further external parameters of the build (a Dockerfile, its target, build arguments).
+    pub build_parameters: BTreeMap<String, Value>,
 }
 
 fn subject(inputs: &ProvenanceInputs) -> Value {
@@ -107,6 +109,9 @@ fn external_parameters(inputs: &ProvenanceInputs) -> Value {
     }
     if let Some(commit) = &inputs.source.commit {
         parameters["commit"] = Value::String(commit.clone());
+    }
+    for (key, value) in &inputs.build_parameters {
+        parameters[key] = value.clone();
     }
     parameters
 }

@@ -9,7 +9,7 @@
 //! digest is refused. Blobs are copied (or pulled) into the build store,
 //! verified against their digests on the way.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use sealcraft_oci::digest::{Digest, parse_digest};
 use sealcraft_oci::image::{Image, ImageName};
@@ -53,8 +53,6 @@ fn split_digest(name: &str) -> Result<(&str, Option<Digest>)> {
 
 /// What base resolution needs from the build.
 pub(crate) struct Resolver<'a> {
-    /// Relative `oci:` paths are resolved against it.
-    pub(crate) context: &'a Path,
     pub(crate) architecture: &'a str,
     pub(crate) require_pinned: bool,
     pub(crate) store: &'a Store,
@@ -75,7 +73,6 @@ fn resolve(
     resolver: &Resolver<'_>,
 ) -> Result<BaseImage> {
     let Resolver {
-        context,
         architecture,
         require_pinned,
         store,
@@ -88,12 +85,8 @@ fn resolve(
         });
     }
     let named = match ImageName::parse(name) {
+        // A relative layout path means what it means on the command line: from the working directory.
         Ok(ImageName::Layout { path, tag }) => {
-            let path = if path.is_absolute() {
-                path
-            } else {
-                context.join(path)
-            };
             from_layout(source, &path, tag.as_deref(), pinned.as_ref(), store)?
         }
         Ok(ImageName::Registry(reference)) => {

@@ -38,9 +38,8 @@ use sha2::{Digest as _, Sha256};
 use crate::bases::{self, BaseImage, ResolvedBase};
 use crate::cache::{LayerRef, StepRecord, Store, WorkDir};
 use crate::copy::{self, Chmod, Ownership};
-use crate::dockerfile::{
-    self, ArgDecl, Command, CopySource, Dockerfile, Form, Instruction, Network,
-};
+use crate::dockerfile::{self, Command, CopySource, Dockerfile, Form, Instruction, Network};
+use crate::frontend::Frontend;
 use crate::ignore::IgnoreRules;
 use crate::mounts::{self, Mount, Sharing};
 use crate::overlay::OverlayMount;
@@ -197,6 +196,8 @@ struct Working {
     args: Vars,
     cmd_set: bool,
     base: Option<(String, String)>,
+    /// The line of the last USER instruction, for messages about the user.
+    user_line: Option<usize>,
 }
 
 impl Working {
@@ -217,6 +218,7 @@ impl Working {
             args: Vars::new(),
             cmd_set: false,
             base: Some((base.record.source.clone(), base.record.digest.clone())),
+            user_line: None,
         }
     }
 
@@ -229,6 +231,7 @@ impl Working {
             args: Vars::new(),
             cmd_set: false,
             base: None,
+            user_line: None,
         }
     }
 
@@ -294,7 +297,7 @@ struct Builder<'a> {
     runtime: Option<Runtime>,
     context: Root,
     ignore: IgnoreRules,
-    meta_args: Vars,
+    frontend: Frontend<'a>,
     results: Vec<Option<Working>>,
     bases: Vec<ResolvedBase>,
     steps: Vec<StepSummary>,
@@ -339,7 +342,12 @@ pub fn build(
         runtime: None,
         context,
         ignore,
-        meta_args: Vars::new(),
+        frontend: Frontend::new(
+            spec.dockerfile,
+            &spec.dockerfile_path,
+            &spec.build_args,
+            &spec.architecture,
+        )?,
         results: vec![None; spec.dockerfile.stages.len()],
         bases: Vec::new(),
         steps: Vec::new(),
@@ -378,9 +386,8 @@ impl Builder<'_> {
 
     fn run(&mut self, output: &Layout) -> Result<BuildReport> {
         let dockerfile = self.spec.dockerfile;
-        self.meta_args = self.global_args(&dockerfile.global_args)?;
-        let target = self.target_index()?;
-        let needed = self.needed_stages(target)?;
+        let target = self.frontend.target_index(self.spec.target.as_deref())?;
+        let needed = self.frontend.needed_stages(target)?;
         self.step_total = needed
             .iter()
             .map(|&index| dockerfile.stages[index].instructions.len() + 1)
@@ -394,14 +401,21 @@ impl Builder<'_> {
             .unwrap_or_else(|| unreachable!("the target was built last"));
         let user = working.config.runtime_config().user;
         if !self.spec.allow_root {
-            self.check_user(&working, dockerfile.stages[target].line)?;
+            self.check_user(
+                &working,
+                working.user_line.unwrap_or(dockerfile.stages[target].line),
+            )?;
         }
         let manifest = self.commit(&working, output)?;
         let unused_build_args = self
             .spec
             .build_args
             .keys()
-            .filter(|name| !self.used_args.contains(*name) && !PROXY_ARGS.contains(&name.as_str()))
+            .filter(|name| {
+                !self.used_args.contains(*name)
+                    && !self.frontend.used_args.contains(*name)
+                    && !PROXY_ARGS.contains(&name.as_str())
+            })
             .cloned()
             .collect();
         Ok(BuildReport {
@@ -417,134 +431,6 @@ impl Builder<'_> {
             user,
             layers: working.layers.len(),
         })
-    }
-
-    /// Global ARGs with their values, plus the automatic platform arguments.
-    fn global_args(&mut self, declarations: &[ArgDecl]) -> Result<Vars> {
-        let host = sealcraft_oci::import::host_architecture();
-        let mut vars = Vars::from([
-            (
-                "TARGETPLATFORM".to_owned(),
-                format!("linux/{}", self.spec.architecture),
-            ),
-            ("TARGETOS".to_owned(), "linux".to_owned()),
-            ("TARGETARCH".to_owned(), self.spec.architecture.clone()),
-            ("TARGETVARIANT".to_owned(), String::new()),
-            ("BUILDPLATFORM".to_owned(), format!("linux/{host}")),
-            ("BUILDOS".to_owned(), "linux".to_owned()),
-            ("BUILDARCH".to_owned(), host),
-            ("BUILDVARIANT".to_owned(), String::new()),
-        ]);
-        for declaration in declarations {
-            let value = match self.spec.build_args.get(&declaration.name) {
-                Some(value) => {
-                    self.used_args.insert(declaration.name.clone());
-                    Some(value.clone())
-                }
-                None => match &declaration.default {
-                    Some(default) => Some(
-                        words::expand_word(default, &vars, self.spec.dockerfile.escape).map_err(
-                            |error| Error::Dockerfile {
-                                path: self.path().to_path_buf(),
-                                line: 1,
-                                message: format!("ARG {}: {error}", declaration.name),
-                            },
-                        )?,
-                    ),
-                    None => None,
-                },
-            };
-            if let Some(value) = value {
-                vars.insert(declaration.name.clone(), value);
-            }
-        }
-        Ok(vars)
-    }
-
-    fn target_index(&self) -> Result<usize> {
-        let stages = &self.spec.dockerfile.stages;
-        match &self.spec.target {
-            None => Ok(stages.len() - 1),
-            Some(target) => {
-                let wanted = target.to_ascii_lowercase();
-                stages
-                    .iter()
-                    .position(|stage| stage.name.as_deref() == Some(wanted.as_str()))
-                    .ok_or_else(|| Error::UnknownTarget {
-                        target: target.clone(),
-                        stages: stages
-                            .iter()
-                            .map(dockerfile::Stage::label)
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-            }
-        }
-    }
-
-    /// The stage an earlier-stage reference names, if it names one.
-    fn stage_ref(&self, name: &str, before: usize, line: usize) -> Result<Option<usize>> {
-        let stages = &self.spec.dockerfile.stages;
-        if let Ok(index) = name.parse::<usize>() {
-            if index < before {
-                return Ok(Some(index));
-            }
-            return Err(self.instruction_error(
-                line,
-                "COPY",
-                format!("--from={index}: stage {index} is not an earlier stage"),
-            ));
-        }
-        let lower = name.to_ascii_lowercase();
-        match stages
-            .iter()
-            .position(|stage| stage.name.as_deref() == Some(lower.as_str()))
-        {
-            Some(index) if index < before => Ok(Some(index)),
-            Some(_) => Err(self.at(
-                line,
-                Error::Instruction {
-                    keyword: "FROM",
-                    message: format!(
-                        "stage {name:?} is defined later; a stage can only use earlier stages"
-                    ),
-                },
-            )),
-            None => Ok(None),
-        }
-    }
-
-    fn expand_meta(&self, raw: &str, line: usize, keyword: &'static str) -> Result<String> {
-        words::expand_word(raw, &self.meta_args, self.spec.dockerfile.escape)
-            .map_err(|error| self.instruction_error(line, keyword, error.to_string()))
-    }
-
-    /// The stages `target` depends on (itself included), in file order.
-    fn needed_stages(&self, target: usize) -> Result<Vec<usize>> {
-        let stages = &self.spec.dockerfile.stages;
-        let mut needed = BTreeSet::new();
-        let mut pending = vec![target];
-        while let Some(index) = pending.pop() {
-            if !needed.insert(index) {
-                continue;
-            }
-            let stage = &stages[index];
-            let from = self.expand_meta(&stage.image, stage.line, "FROM")?;
-            if let Some(dependency) = self.stage_ref(&from, index, stage.line)? {
-                pending.push(dependency);
-            }
-            for instruction in &stage.instructions {
-                if let Command::Copy(copy) = &instruction.command
-                    && let Some(from) = &copy.from
-                {
-                    let from = self.expand_meta(from, instruction.line, "COPY")?;
-                    if let Some(dependency) = self.stage_ref(&from, index, instruction.line)? {
-                        pending.push(dependency);
-                    }
-                }
-            }
-        }
-        Ok(needed.into_iter().collect())
     }
 
     fn report(&self, stage: &str, line: usize, source: &str, status: StepStatus) {
@@ -574,7 +460,6 @@ impl Builder<'_> {
             return Ok(known.clone());
         }
         let resolver = bases::Resolver {
-            context: &self.spec.context,
             architecture: &self.spec.architecture,
             require_pinned: self.spec.require_pinned,
             store: &self.store,
@@ -592,7 +477,9 @@ impl Builder<'_> {
         let stage = &self.spec.dockerfile.stages[index];
         let label = stage.label();
         self.step_number += 1;
-        let from = self.expand_meta(&stage.image, stage.line, "FROM")?;
+        let from = self
+            .frontend
+            .expand_meta(&stage.image, stage.line, "FROM")?;
         self.report(
             &label,
             stage.line,
@@ -600,7 +487,7 @@ impl Builder<'_> {
             StepStatus::Started,
         );
         if let Some(platform) = &stage.platform {
-            let platform = self.expand_meta(platform, stage.line, "FROM")?;
+            let platform = self.frontend.expand_meta(platform, stage.line, "FROM")?;
             let wanted = format!("linux/{}", self.spec.architecture);
             if platform != wanted && !platform.starts_with(&format!("{wanted}/")) {
                 return Err(self.instruction_error(
@@ -610,19 +497,20 @@ impl Builder<'_> {
                 ));
             }
         }
-        let mut working = if let Some(dependency) = self.stage_ref(&from, index, stage.line)? {
-            let mut inherited = self.results[dependency]
-                .clone()
-                .unwrap_or_else(|| unreachable!("dependencies are built first"));
-            inherited.args = Vars::new();
-            inherited.cmd_set = false;
-            inherited
-        } else if from.eq_ignore_ascii_case("scratch") {
-            Working::scratch(&self.spec.architecture)
-        } else {
-            let base = self.resolve_external(&from, stage.line)?;
-            Working::from_image(&base)
-        };
+        let mut working =
+            if let Some(dependency) = self.frontend.stage_ref(&from, index, stage.line)? {
+                let mut inherited = self.results[dependency]
+                    .clone()
+                    .unwrap_or_else(|| unreachable!("dependencies are built first"));
+                inherited.args = Vars::new();
+                inherited.cmd_set = false;
+                inherited
+            } else if from.eq_ignore_ascii_case("scratch") {
+                Working::scratch(&self.spec.architecture)
+            } else {
+                let base = self.resolve_external(&from, stage.line)?;
+                Working::from_image(&base)
+            };
         self.report(
             &label,
             stage.line,
@@ -717,7 +605,7 @@ impl Builder<'_> {
                         }
                         None => match &declaration.default {
                             Some(default) => Some(self.expand(working, default, line, keyword)?),
-                            None => self.meta_args.get(&declaration.name).cloned(),
+                            None => self.frontend.meta_args.get(&declaration.name).cloned(),
                         },
                     };
                     match value {
@@ -778,6 +666,7 @@ impl Builder<'_> {
                 let mut runtime = working.config.runtime_config();
                 runtime.user = Some(user.clone());
                 working.config.set_runtime_config(&runtime);
+                working.user_line = Some(line);
                 self.config_step(working, format!("USER {user}"));
             }
             Command::Workdir(raw) => {
@@ -1467,15 +1356,17 @@ impl Builder<'_> {
         let (source_mount, source_identity) = match &copy.from {
             None => (None, "context".to_owned()),
             Some(raw) => {
-                let from = self.expand_meta(raw, line, keyword)?;
-                let layers = match self.stage_ref(&from, stage_index, line)? {
+                let from = self.frontend.expand_meta(raw, line, keyword)?;
+                let layers = match self.frontend.stage_ref(&from, stage_index, line)? {
                     Some(dependency) => self.results[dependency]
                         .as_ref()
                         .map(|stage| stage.layers.clone())
                         .unwrap_or_default(),
                     None => self.resolve_external(&from, line)?.layers,
                 };
-                let identity = format!("layers:{}", chain_id(&layers));
+                // The fingerprint below hashes every file taken from it, so the
+                // key needs only the kind of source, not which layers held them.
+                let identity = "another root".to_owned();
                 (
                     Some(
                         self.mount_read_only(&layers)

@@ -24,6 +24,7 @@ mod diff;
 pub mod dockerfile;
 mod elf;
 mod executor;
+mod frontend;
 pub mod harden;
 pub mod ignore;
 pub mod mounts;
@@ -41,6 +42,7 @@ pub use executor::{
     BuildEnvironment, BuildReport, BuildReporter, BuildSpec, StepEvent, StepStatus, StepSummary,
     build,
 };
+pub use frontend::{ExternalImage, external_images};
 pub use runtime::{RuntimeKind, RuntimeSettings};
 
 /// Everything that can go wrong while producing an image.

@@ -268,7 +268,7 @@ pub struct RunArgs {
     /// The config file.
     #[arg(long, short, default_value = "sealcraft.toml")]
     pub config: PathBuf,
-    /// Stop after this stage (preflight, build, squash).
+    /// Stop after this stage (preflight, build, harden, squash, sbom, scan, attest, upload, publish).
     #[arg(long)]
     pub until: Option<String>,
 }

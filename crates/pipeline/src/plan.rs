@@ -23,19 +23,22 @@ pub const KNOWN_ARCHITECTURES: &[&str] = &[
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     project: RawProject,
-    base: RawBase,
     #[serde(default)]
-    user: Option<RawUser>,
+    base: Option<Spanned<RawBase>>,
     #[serde(default)]
-    files: Vec<RawFile>,
+    user: Option<Spanned<RawUser>>,
     #[serde(default)]
-    config: RawRuntime,
+    files: Vec<Spanned<RawFile>>,
+    #[serde(default)]
+    config: Option<Spanned<RawRuntime>>,
     #[serde(default)]
     squash: RawSquash,
     #[serde(default)]
     output: RawOutput,
     #[serde(default)]
     build: RawBuild,
+    #[serde(default)]
+    harden: Option<RawHarden>,
     #[serde(default)]
     publish: Option<RawPublish>,
     #[serde(default)]
@@ -170,6 +173,45 @@ struct RawOutput {
 struct RawBuild {
     source_date_epoch: Option<i64>,
     compression: Option<Spanned<String>>,
+    dockerfile: Option<Spanned<String>>,
+    context: Option<Spanned<String>>,
+    target: Option<String>,
+    #[serde(default)]
+    args: BTreeMap<String, String>,
+    #[serde(default)]
+    bases: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    secrets: Vec<RawBuildSecret>,
+    require_pinned: Option<bool>,
+    network: Option<Spanned<String>>,
+    runtime: Option<Spanned<String>>,
+    cache_dir: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuildSecret {
+    id: Spanned<String>,
+    source: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHarden {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    remove_shells: bool,
+    #[serde(default)]
+    remove_packages: Vec<String>,
+    #[serde(default)]
+    keep: Vec<String>,
+    #[serde(default = "yes")]
+    keep_copyright: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Inputs from outside the config file that the plan depends on.
@@ -194,15 +236,11 @@ pub struct Plan {
     pub registry: String,
     /// Architectures to produce.
     pub architectures: Vec<String>,
-    /// The digest-pinned base image.
-    pub base: BaseImage,
-    /// Host files to copy.
-    pub files: Vec<FileCopy>,
-    /// The non-root user to add.
-    pub user: Option<UserSpec>,
-    /// Runtime config.
-    pub runtime: RuntimeConfig,
-    /// Whether to squash the assembled image.
+    /// How the image is made.
+    pub source: BuildSource,
+    /// The hardened stage, when configured.
+    pub harden: Option<HardenPlan>,
+    /// Whether to squash the built image.
     pub squash: bool,
     /// Where run directories go.
     pub output_dir: PathBuf,
@@ -218,6 +256,70 @@ pub struct Plan {
     pub upload: Option<UploadPlan>,
     /// Where events are shipped besides events.jsonl.
     pub sinks: Vec<SinkPlan>,
+}
+
+/// How the image is made: native assembly, or a Dockerfile.
+#[derive(Debug, Clone)]
+pub enum BuildSource {
+    /// A pinned base, host files, a user and the runtime config (`[base]`, `[[files]]`, `[user]`, `[config]`).
+    Assembly(AssemblyPlan),
+    /// A multi-stage Dockerfile (`[build] dockerfile`).
+    Dockerfile(DockerfilePlan),
+}
+
+/// Native assembly.
+#[derive(Debug, Clone)]
+pub struct AssemblyPlan {
+    /// The digest-pinned base image.
+    pub base: BaseImage,
+    /// Host files to copy.
+    pub files: Vec<FileCopy>,
+    /// The non-root user to add.
+    pub user: Option<UserSpec>,
+    /// Runtime config.
+    pub runtime: RuntimeConfig,
+}
+
+/// A Dockerfile build; secrets appear only as references.
+#[derive(Debug, Clone)]
+pub struct DockerfilePlan {
+    /// The Dockerfile.
+    pub path: PathBuf,
+    /// sha256 of its bytes.
+    pub digest: String,
+    /// Its parsed form.
+    pub dockerfile: sealcraft_build::dockerfile::Dockerfile,
+    /// The build context.
+    pub context: PathBuf,
+    /// The stage to build (the last one by default).
+    pub target: Option<String>,
+    /// Build arguments.
+    pub args: BTreeMap<String, String>,
+    /// Images standing in for the names FROM gives (`oci:` paths made absolute).
+    pub bases: BTreeMap<String, String>,
+    /// Secrets for `RUN --mount=type=secret`: id and secret reference.
+    pub secrets: Vec<(String, String)>,
+    /// Refuse base images without a digest (on unless turned off).
+    pub require_pinned: bool,
+    /// RUN steps without network.
+    pub network_none: bool,
+    /// The OCI runtime.
+    pub runtime: sealcraft_build::RuntimeKind,
+    /// The build store, when not the default.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The `[harden]` section.
+#[derive(Debug, Clone)]
+pub struct HardenPlan {
+    /// Remove shells too.
+    pub remove_shells: bool,
+    /// Further packages to remove.
+    pub remove_packages: Vec<String>,
+    /// Globs of paths never removed.
+    pub keep: Vec<String>,
+    /// Keep Debian copyright files.
+    pub keep_copyright: bool,
 }
 
 /// One `[[sinks]]` entry; the authorization is a secret reference.
@@ -336,8 +438,12 @@ pub struct PlanSummary {
     pub config: String,
     /// Config file digest.
     pub config_digest: String,
-    /// Base image name and digest.
-    pub base_image: String,
+    /// Base image name and digest (native assembly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<String>,
+    /// The Dockerfile and its digest (Dockerfile builds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
     /// SOURCE_DATE_EPOCH used.
     pub source_date_epoch: i64,
 }
@@ -423,145 +529,243 @@ impl Plan {
             })?;
         }
 
-        let base = parse_base(raw.base.image.get_ref(), &resolve)
-            .map_err(|message| config_error(Some(raw.base.image.span()), "base.image", message))?;
-
-        let user = match &raw.user {
-            None => None,
-            Some(user) => {
-                if *user.uid.get_ref() == 0 {
+        let source = match &raw.build.dockerfile {
+            Some(dockerfile) => {
+                let assembly_sections = [
+                    raw.base.as_ref().map(|section| (section.span(), "base")),
+                    raw.user.as_ref().map(|section| (section.span(), "user")),
+                    raw.files.first().map(|section| (section.span(), "files")),
+                    raw.config
+                        .as_ref()
+                        .map(|section| (section.span(), "config")),
+                ];
+                if let Some((span, key)) = assembly_sections.into_iter().flatten().next() {
                     return Err(config_error(
-                        Some(user.uid.span()),
-                        "user.uid",
-                        "the image user must not be root (uid 0)".into(),
+                        Some(span),
+                        key,
+                        format!(
+                            "[{key}] is for native assembly; with build.dockerfile the Dockerfile says what the image is"
+                        ),
                     ));
                 }
-                let name = user.name.get_ref().clone();
-                Some(UserSpec {
-                    uid: *user.uid.get_ref(),
-                    gid: user.gid.unwrap_or(*user.uid.get_ref()),
-                    home: user.home.clone().unwrap_or_else(|| format!("/home/{name}")),
-                    shell: user
-                        .shell
-                        .clone()
-                        .unwrap_or_else(|| "/usr/sbin/nologin".into()),
-                    name,
+                BuildSource::Dockerfile(
+                    parse_dockerfile_plan(&raw.build, dockerfile, &resolve, &architectures)
+                        .map_err(|failure| match failure {
+                            DockerfileFailure::Config(span, key, message) => {
+                                config_error(Some(span), key, message)
+                            }
+                            DockerfileFailure::Build(error) => Error::Build(error),
+                        })?,
+                )
+            }
+            None => {
+                let dockerfile_only = [
+                    raw.build
+                        .context
+                        .as_ref()
+                        .map(|value| (value.span(), "build.context")),
+                    raw.build
+                        .network
+                        .as_ref()
+                        .map(|value| (value.span(), "build.network")),
+                    raw.build
+                        .runtime
+                        .as_ref()
+                        .map(|value| (value.span(), "build.runtime")),
+                    raw.build
+                        .bases
+                        .values()
+                        .next()
+                        .map(|value| (value.span(), "build.bases")),
+                    raw.build
+                        .secrets
+                        .first()
+                        .map(|value| (value.id.span(), "build.secrets")),
+                ];
+                if let Some((span, key)) = dockerfile_only.into_iter().flatten().next() {
+                    return Err(config_error(
+                        Some(span),
+                        key,
+                        "only applies to Dockerfile builds (set build.dockerfile)".into(),
+                    ));
+                }
+                let Some(base_section) = raw.base.as_ref().map(Spanned::get_ref) else {
+                    return Err(config_error(
+                        None,
+                        "base",
+                        "say how to make the image: a base to assemble on ([base] image = \"oci:DIR:TAG@sha256:…\") or a Dockerfile ([build] dockerfile = \"Dockerfile\")".into(),
+                    ));
+                };
+                let base =
+                    parse_base(base_section.image.get_ref(), &resolve).map_err(|message| {
+                        config_error(Some(base_section.image.span()), "base.image", message)
+                    })?;
+
+                let user = match raw.user.as_ref().map(Spanned::get_ref) {
+                    None => None,
+                    Some(user) => {
+                        if *user.uid.get_ref() == 0 {
+                            return Err(config_error(
+                                Some(user.uid.span()),
+                                "user.uid",
+                                "the image user must not be root (uid 0)".into(),
+                            ));
+                        }
+                        let name = user.name.get_ref().clone();
+                        Some(UserSpec {
+                            uid: *user.uid.get_ref(),
+                            gid: user.gid.unwrap_or(*user.uid.get_ref()),
+                            home: user.home.clone().unwrap_or_else(|| format!("/home/{name}")),
+                            shell: user
+                                .shell
+                                .clone()
+                                .unwrap_or_else(|| "/usr/sbin/nologin".into()),
+                            name,
+                        })
+                    }
+                };
+
+                let mut files = Vec::new();
+                for file in raw.files.iter().map(Spanned::get_ref) {
+                    let source = resolve(file.source.get_ref());
+                    if !source.exists() {
+                        return Err(config_error(
+                            Some(file.source.span()),
+                            "files.source",
+                            format!("{} does not exist", source.display()),
+                        ));
+                    }
+                    if !file.destination.get_ref().starts_with('/') {
+                        return Err(config_error(
+                            Some(file.destination.span()),
+                            "files.destination",
+                            "must be an absolute path in the image".into(),
+                        ));
+                    }
+                    let mode = match &file.mode {
+                        None => None,
+                        Some(mode) => Some(
+                            u32::from_str_radix(mode.get_ref().trim_start_matches("0o"), 8)
+                                .ok()
+                                .filter(|mode| *mode <= 0o7777)
+                                .ok_or_else(|| {
+                                    config_error(
+                                        Some(mode.span()),
+                                        "files.mode",
+                                        format!(
+                                            "{:?} is not an octal mode such as \"0755\"",
+                                            mode.get_ref()
+                                        ),
+                                    )
+                                })?,
+                        ),
+                    };
+                    let (uid, gid) = match &file.owner {
+                        None => (0, 0),
+                        Some(owner) => {
+                            parse_owner(owner.get_ref(), user.as_ref()).ok_or_else(|| {
+                                config_error(
+                                    Some(owner.span()),
+                                    "files.owner",
+                                    format!(
+                                        "{:?} is not UID:GID or the name of [user]",
+                                        owner.get_ref()
+                                    ),
+                                )
+                            })?
+                        }
+                    };
+                    files.push(FileCopy {
+                        source,
+                        destination: file.destination.get_ref().clone(),
+                        mode,
+                        directory_mode: None,
+                        uid,
+                        gid,
+                    });
+                }
+
+                let default_runtime = RawRuntime::default();
+                let runtime = raw
+                    .config
+                    .as_ref()
+                    .map_or(&default_runtime, Spanned::get_ref);
+                if let Some(ports) = &runtime.exposed_ports {
+                    for port in ports {
+                        let (number, protocol) = port
+                            .get_ref()
+                            .split_once('/')
+                            .unwrap_or((port.get_ref(), "tcp"));
+                        if number.parse::<u16>().is_err()
+                            || !matches!(protocol, "tcp" | "udp" | "sctp")
+                        {
+                            return Err(config_error(
+                                Some(port.span()),
+                                "config.exposed_ports",
+                                format!("{:?} is not PORT[/tcp|udp|sctp]", port.get_ref()),
+                            ));
+                        }
+                    }
+                }
+                let runtime_user = runtime
+                    .user
+                    .as_ref()
+                    .map(|user| user.get_ref().clone())
+                    .or_else(|| user.as_ref().map(|user| user.name.clone()));
+                if let Some(configured) = &runtime.user {
+                    let name = configured.get_ref().split(':').next().unwrap_or("");
+                    if name.is_empty() || name == "root" || name == "0" {
+                        return Err(config_error(
+                            Some(configured.span()),
+                            "config.user",
+                            "the image must run as a non-root user".into(),
+                        ));
+                    }
+                }
+                let runtime = RuntimeConfig {
+                    user: runtime_user,
+                    exposed_ports: runtime.exposed_ports.as_ref().map(|ports| {
+                        ports
+                            .iter()
+                            .map(|port| {
+                                if port.get_ref().contains('/') {
+                                    port.get_ref().clone()
+                                } else {
+                                    format!("{}/tcp", port.get_ref())
+                                }
+                            })
+                            .collect()
+                    }),
+                    env: runtime.env.as_ref().map(|env| {
+                        env.iter()
+                            .map(|(key, value)| format!("{key}={value}"))
+                            .collect()
+                    }),
+                    entrypoint: runtime.entrypoint.clone(),
+                    cmd: runtime.cmd.clone(),
+                    volumes: runtime.volumes.clone(),
+                    working_dir: runtime.workdir.clone(),
+                    labels: runtime.labels.clone(),
+                    stop_signal: runtime.stop_signal.clone(),
+                };
+                BuildSource::Assembly(AssemblyPlan {
+                    base,
+                    files,
+                    user,
+                    runtime,
                 })
             }
         };
-
-        let mut files = Vec::new();
-        for file in &raw.files {
-            let source = resolve(file.source.get_ref());
-            if !source.exists() {
-                return Err(config_error(
-                    Some(file.source.span()),
-                    "files.source",
-                    format!("{} does not exist", source.display()),
-                ));
-            }
-            if !file.destination.get_ref().starts_with('/') {
-                return Err(config_error(
-                    Some(file.destination.span()),
-                    "files.destination",
-                    "must be an absolute path in the image".into(),
-                ));
-            }
-            let mode = match &file.mode {
-                None => None,
-                Some(mode) => Some(
-                    u32::from_str_radix(mode.get_ref().trim_start_matches("0o"), 8)
-                        .ok()
-                        .filter(|mode| *mode <= 0o7777)
-                        .ok_or_else(|| {
-                            config_error(
-                                Some(mode.span()),
-                                "files.mode",
-                                format!(
-                                    "{:?} is not an octal mode such as \"0755\"",
-                                    mode.get_ref()
-                                ),
-                            )
-                        })?,
-                ),
-            };
-            let (uid, gid) = match &file.owner {
-                None => (0, 0),
-                Some(owner) => parse_owner(owner.get_ref(), user.as_ref()).ok_or_else(|| {
-                    config_error(
-                        Some(owner.span()),
-                        "files.owner",
-                        format!("{:?} is not UID:GID or the name of [user]", owner.get_ref()),
-                    )
-                })?,
-            };
-            files.push(FileCopy {
-                source,
-                destination: file.destination.get_ref().clone(),
-                mode,
-                directory_mode: None,
-                uid,
-                gid,
-            });
-        }
-
-        let runtime = &raw.config;
-        if let Some(ports) = &runtime.exposed_ports {
-            for port in ports {
-                let (number, protocol) = port
-                    .get_ref()
-                    .split_once('/')
-                    .unwrap_or((port.get_ref(), "tcp"));
-                if number.parse::<u16>().is_err() || !matches!(protocol, "tcp" | "udp" | "sctp") {
-                    return Err(config_error(
-                        Some(port.span()),
-                        "config.exposed_ports",
-                        format!("{:?} is not PORT[/tcp|udp|sctp]", port.get_ref()),
-                    ));
-                }
-            }
-        }
-        let runtime_user = runtime
-            .user
+        let harden = raw
+            .harden
             .as_ref()
-            .map(|user| user.get_ref().clone())
-            .or_else(|| user.as_ref().map(|user| user.name.clone()));
-        if let Some(configured) = &runtime.user {
-            let name = configured.get_ref().split(':').next().unwrap_or("");
-            if name.is_empty() || name == "root" || name == "0" {
-                return Err(config_error(
-                    Some(configured.span()),
-                    "config.user",
-                    "the image must run as a non-root user".into(),
-                ));
-            }
-        }
-        let runtime = RuntimeConfig {
-            user: runtime_user,
-            exposed_ports: runtime.exposed_ports.as_ref().map(|ports| {
-                ports
-                    .iter()
-                    .map(|port| {
-                        if port.get_ref().contains('/') {
-                            port.get_ref().clone()
-                        } else {
-                            format!("{}/tcp", port.get_ref())
-                        }
-                    })
-                    .collect()
-            }),
-            env: runtime.env.as_ref().map(|env| {
-                env.iter()
-                    .map(|(key, value)| format!("{key}={value}"))
-                    .collect()
-            }),
-            entrypoint: runtime.entrypoint.clone(),
-            cmd: runtime.cmd.clone(),
-            volumes: runtime.volumes.clone(),
-            working_dir: runtime.workdir.clone(),
-            labels: runtime.labels.clone(),
-            stop_signal: runtime.stop_signal.clone(),
-        };
+            .filter(|section| section.enabled)
+            .map(|section| HardenPlan {
+                remove_shells: section.remove_shells,
+                remove_packages: section.remove_packages.clone(),
+                keep: section.keep.clone(),
+                keep_copyright: section.keep_copyright,
+            });
 
         let compression = match raw
             .build
@@ -731,10 +935,8 @@ impl Plan {
             version,
             registry,
             architectures,
-            base,
-            files,
-            user,
-            runtime,
+            source,
+            harden,
             squash: raw.squash.enabled,
             output_dir: resolve(raw.output.dir.as_deref().unwrap_or("out")),
             source_date_epoch,
@@ -774,7 +976,19 @@ impl Plan {
         PlanSummary {
             config: self.config_path.display().to_string(),
             config_digest: self.config_digest.clone(),
-            base_image: format!("{}@{}", self.base.display_name, self.base.digest),
+            base_image: match &self.source {
+                BuildSource::Assembly(assembly) => Some(format!(
+                    "{}@{}",
+                    assembly.base.display_name, assembly.base.digest
+                )),
+                BuildSource::Dockerfile(_) => None,
+            },
+            dockerfile: match &self.source {
+                BuildSource::Dockerfile(build) => {
+                    Some(format!("{}@{}", build.path.display(), build.digest))
+                }
+                BuildSource::Assembly(_) => None,
+            },
             source_date_epoch: self.source_date_epoch,
         }
     }
@@ -804,6 +1018,150 @@ fn parse_base(
 }
 
 type SpannedError = (std::ops::Range<usize>, &'static str, String);
+
+/// Why `[build]` for a Dockerfile is refused: a key of sealcraft.toml, or the Dockerfile itself.
+enum DockerfileFailure {
+    Config(std::ops::Range<usize>, &'static str, String),
+    Build(sealcraft_build::Error),
+}
+
+/// Validates the Dockerfile build: the file parses, the target exists, and
+/// (unless turned off) every base image it would use is pinned by digest.
+fn parse_dockerfile_plan(
+    raw: &RawBuild,
+    dockerfile: &Spanned<String>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    architectures: &[String],
+) -> std::result::Result<DockerfilePlan, DockerfileFailure> {
+    let config = |span: std::ops::Range<usize>, key: &'static str, message: String| {
+        DockerfileFailure::Config(span, key, message)
+    };
+    let path = resolve(dockerfile.get_ref());
+    let bytes = std::fs::read(&path).map_err(|error| {
+        config(
+            dockerfile.span(),
+            "build.dockerfile",
+            format!("{}: {error}", path.display()),
+        )
+    })?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| {
+        config(
+            dockerfile.span(),
+            "build.dockerfile",
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })?;
+    let parsed = sealcraft_build::dockerfile::parse(&text).map_err(|error| {
+        DockerfileFailure::Build(sealcraft_build::Error::Dockerfile {
+            path: path.clone(),
+            line: error.line,
+            message: error.message,
+        })
+    })?;
+    let context = match &raw.context {
+        Some(context) => resolve(context.get_ref()),
+        None => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    if !context.is_dir() {
+        let span = raw
+            .context
+            .as_ref()
+            .map_or(dockerfile.span(), Spanned::span);
+        return Err(config(
+            span,
+            "build.context",
+            format!("{} is not a directory", context.display()),
+        ));
+    }
+    let mut bases = BTreeMap::new();
+    for (name, image) in &raw.bases {
+        let image_text = image.get_ref();
+        let mapped = match image_text.strip_prefix("oci:") {
+            Some(rest) if !rest.starts_with('/') => {
+                let path = std::path::absolute(resolve(rest)).unwrap_or_else(|_| resolve(rest));
+                format!("oci:{}", path.display())
+            }
+            _ => image_text.clone(),
+        };
+        bases.insert(name.clone(), mapped);
+    }
+    let require_pinned = raw.require_pinned.unwrap_or(true);
+    for architecture in architectures {
+        let images = sealcraft_build::external_images(
+            &parsed,
+            &path,
+            raw.target.as_deref(),
+            &raw.args,
+            architecture,
+        )
+        .map_err(DockerfileFailure::Build)?;
+        for image in images {
+            let name = bases.get(&image.name).unwrap_or(&image.name);
+            let pinned = name
+                .rsplit_once('@')
+                .is_some_and(|(_, digest)| parse_digest(digest).is_ok());
+            if require_pinned && !pinned {
+                return Err(DockerfileFailure::Build(sealcraft_build::Error::At {
+                    path: path.clone(),
+                    line: image.line,
+                    source: Box::new(sealcraft_build::Error::NotPinned { name: name.clone() }),
+                }));
+            }
+        }
+    }
+    let mut secrets = Vec::new();
+    for secret in &raw.secrets {
+        if sealcraft_secrets::SecretRef::parse(secret.source.get_ref()).is_err() {
+            return Err(config(
+                secret.source.span(),
+                "build.secrets.source",
+                "must be a secret reference (env:NAME, file:PATH or vault:MOUNT/PATH#FIELD)".into(),
+            ));
+        }
+        secrets.push((secret.id.get_ref().clone(), secret.source.get_ref().clone()));
+    }
+    let network_none = match raw
+        .network
+        .as_ref()
+        .map(|value| (value.get_ref().as_str(), value.span()))
+    {
+        None | Some(("default" | "host", _)) => false,
+        Some(("none", _)) => true,
+        Some((other, span)) => {
+            return Err(config(
+                span,
+                "build.network",
+                format!("{other:?} is not default or none"),
+            ));
+        }
+    };
+    let runtime = match &raw.runtime {
+        None => sealcraft_build::RuntimeKind::Runc,
+        Some(value) => {
+            sealcraft_build::RuntimeKind::from_name(value.get_ref()).ok_or_else(|| {
+                config(
+                    value.span(),
+                    "build.runtime",
+                    format!("{:?} is not runc or crun", value.get_ref()),
+                )
+            })?
+        }
+    };
+    Ok(DockerfilePlan {
+        digest: sealcraft_oci::digest::sha256_of(&bytes).to_string(),
+        path,
+        dockerfile: parsed,
+        context,
+        target: raw.target.clone(),
+        args: raw.args.clone(),
+        bases,
+        secrets,
+        require_pinned,
+        network_none,
+        runtime,
+        cache_dir: raw.cache_dir.as_deref().map(resolve),
+    })
+}
 
 fn parse_publish(
     raw: &RawPublish,
@@ -978,8 +1336,11 @@ mod tests {
             plan.run_dir("amd64"),
             PathBuf::from("/project/out/hello-1.2.3-amd64")
         );
-        assert_eq!(plan.base.layout, PathBuf::from("/project/base"));
-        assert_eq!(plan.base.tag.as_deref(), Some("bookworm"));
+        let BuildSource::Assembly(assembly) = &plan.source else {
+            panic!("an assembly plan expected");
+        };
+        assert_eq!(assembly.base.layout, PathBuf::from("/project/base"));
+        assert_eq!(assembly.base.tag.as_deref(), Some("bookworm"));
         assert!(plan.squash);
     }
 

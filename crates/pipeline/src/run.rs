@@ -26,7 +26,7 @@ use sha2::Digest as _;
 
 use crate::error::{Error, Result};
 use crate::events::{EventLog, Reporter, now_rfc3339};
-use crate::plan::{Plan, PlanSummary, PublishTarget};
+use crate::plan::{BuildSource, DockerfilePlan, Plan, PlanSummary, PublishTarget};
 use crate::publish::{Destination, PublishRequest, publish};
 
 /// The stages, in the order the guide demands.
@@ -37,6 +37,8 @@ pub enum Stage {
     Preflight,
     /// The image produced.
     Build,
+    /// Package managers, exclusive dependencies and unreachable libraries removed.
+    Harden,
     /// All layers in one.
     Squash,
     /// CycloneDX and SPDX documents of the final image.
@@ -52,11 +54,16 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// Every stage that exists, in order.
-    pub const ALL: [Stage; 4] = [
+    /// Every stage, in order.
+    pub const ALL: [Stage; 9] = [
         Stage::Preflight,
         Stage::Build,
+        Stage::Harden,
         Stage::Squash,
+        Stage::Sbom,
+        Stage::Scan,
+        Stage::Attest,
+        Stage::Upload,
         Stage::Publish,
     ];
 
@@ -65,6 +72,7 @@ impl Stage {
         match self {
             Self::Preflight => "preflight",
             Self::Build => "build",
+            Self::Harden => "harden",
             Self::Squash => "squash",
             Self::Sbom => "sbom",
             Self::Scan => "scan",
@@ -89,6 +97,20 @@ pub struct RunOptions<'a> {
     pub publish: Option<PublishContext<'a>>,
     /// The object store, with its keys resolved, for the upload stage.
     pub upload: Option<sealcraft_store::StoreConfig>,
+    /// What a Dockerfile build needs from outside.
+    pub build: Option<BuildContext<'a>>,
+}
+
+/// The resolved inputs of a Dockerfile build.
+pub struct BuildContext<'a> {
+    /// The build store (layers, step cache, cache mounts).
+    pub store: PathBuf,
+    /// The runtime executable (`runc` or `crun`, looked up in PATH unless a path).
+    pub runtime_program: PathBuf,
+    /// Registry access for base images.
+    pub registry: Option<&'a sealcraft_registry::Client>,
+    /// The secrets `[[build.secrets]]` names, resolved.
+    pub secrets: std::collections::BTreeMap<String, sealcraft_secrets::Secret>,
 }
 
 /// What the builder knows about the source and itself, for provenance.
@@ -208,6 +230,8 @@ fn new_run_id() -> String {
 
 struct Runner<'a> {
     plan: &'a Plan,
+    /// Every external image the build used, by digest (for provenance).
+    dependencies: Vec<sealcraft_attest::ResourceDescriptor>,
     run_id: String,
     started: String,
     /// Artifacts of the run directory to sign, by file name and digest.
@@ -320,6 +344,7 @@ fn run_architecture(
     log.emit("run", "started", json!({"image": image_name, "architecture": architecture, "config": plan.config_path.display().to_string(), "run_dir": run_dir.display().to_string()}))?;
     let mut runner = Runner {
         plan,
+        dependencies: Vec::new(),
         run_id: run_id.clone(),
         started: started.clone(),
         artifacts: Vec::new(),
@@ -361,9 +386,20 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
     let plan = runner.plan;
     let until = options.until.unwrap_or(Stage::Publish);
     runner.stage(Stage::Preflight, |runner| {
-        let base = Artifact { name: runner.plan.base.display_name.clone(), digest: runner.plan.base.digest.to_string(), size: None };
         let config = Artifact { name: runner.plan.config_path.display().to_string(), digest: runner.plan.config_digest.clone(), size: None };
-        Ok((vec![config, base.clone()], Vec::new(), json!({"base_image": base.name, "base_digest": base.digest, "version": runner.plan.version})))
+        match &runner.plan.source {
+            BuildSource::Assembly(assembly) => {
+                let base = Artifact { name: assembly.base.display_name.clone(), digest: assembly.base.digest.to_string(), size: None };
+                Ok((vec![config, base.clone()], Vec::new(), json!({"base_image": base.name, "base_digest": base.digest, "version": runner.plan.version})))
+            }
+            BuildSource::Dockerfile(build) => {
+                // The plan already refused unpinned bases; record what the Dockerfile names.
+                let images = sealcraft_build::external_images(&build.dockerfile, &build.path, build.target.as_deref(), &build.args, runner.architecture)?;
+                let dockerfile = Artifact { name: build.path.display().to_string(), digest: build.digest.clone(), size: None };
+                let names: std::collections::BTreeSet<&str> = images.iter().map(|image| image.name.as_str()).collect();
+                Ok((vec![config, dockerfile], Vec::new(), json!({"dockerfile": build.path.display().to_string(), "dockerfile_digest": build.digest, "base_images": names, "pins_required": build.require_pinned, "version": runner.plan.version})))
+            }
+        }
     })?;
     if until == Stage::Preflight {
         return Ok(None);
@@ -371,40 +407,93 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
     let build_tag = format!("{}-build", plan.image_tag(runner.architecture));
     let mut final_image: Option<Image> = None;
     runner.stage(Stage::Build, |runner| {
-        let spec = AssemblySpec {
-            base: runner.plan.base.clone(),
-            architecture: runner.architecture.to_owned(),
-            files: runner.plan.files.clone(),
-            user: runner.plan.user.clone(),
-            config: runner.plan.runtime.clone(),
-            source_date_epoch: runner.plan.source_date_epoch,
-            layer: LayerOptions {
-                compression: runner.plan.compression,
-                ..LayerOptions::default()
-            },
+        let (inputs, mut fields) = match &runner.plan.source {
+            BuildSource::Assembly(assembly) => {
+                let spec = AssemblySpec {
+                    base: assembly.base.clone(),
+                    architecture: runner.architecture.to_owned(),
+                    files: assembly.files.clone(),
+                    user: assembly.user.clone(),
+                    config: assembly.runtime.clone(),
+                    source_date_epoch: runner.plan.source_date_epoch,
+                    layer: LayerOptions { compression: runner.plan.compression, ..LayerOptions::default() },
+                };
+                let report = assemble(&spec, &runner.layout)?;
+                runner.layout.tag(&build_tag, &report.manifest)?;
+                let mut inputs = vec![Artifact { name: assembly.base.display_name.clone(), digest: assembly.base.digest.to_string(), size: None }];
+                for file in &spec.files {
+                    host_file_artifacts(&file.source, &mut inputs)?;
+                }
+                runner.dependencies.push(sealcraft_attest::ResourceDescriptor::sha256(Some("base-image".into()), Some(assembly.base.display_name.clone()), assembly.base.digest.as_ref()));
+                (inputs, json!({"files": spec.files.len()}))
+            }
+            BuildSource::Dockerfile(build) => {
+                let context = options.build.as_ref().ok_or(Error::Published { reason: "a Dockerfile build was not given its build store".into() })?;
+                let report = dockerfile_build(runner, build, context)?;
+                runner.layout.tag(&build_tag, &report.manifest)?;
+                let mut inputs = vec![Artifact { name: build.path.display().to_string(), digest: build.digest.clone(), size: None }];
+                for base in &report.bases {
+                    inputs.push(Artifact { name: base.source.clone(), digest: base.digest.clone(), size: None });
+                    runner.dependencies.push(sealcraft_attest::ResourceDescriptor::sha256(Some(format!("base-image:{}", base.requested)), Some(base.source.clone()), &base.digest));
+                }
+                let cached = report.steps.iter().filter(|step| step.cached).count();
+                (inputs, json!({"target": report.target, "stages": report.stages, "steps": report.steps.len(), "cached_steps": cached, "unused_build_args": report.unused_build_args}))
+            }
         };
-        let report = assemble(&spec, &runner.layout)?;
-        runner.layout.tag(&build_tag, &report.manifest)?;
         let image = Image::load(&runner.layout, Some(&build_tag), None)?;
-        let mut fields = runner.image_fields(&image);
-        fields["files"] = spec.files.len().into();
-        fields["tag"] = build_tag.clone().into();
-        let mut inputs = vec![Artifact {
-            name: runner.plan.base.display_name.clone(),
-            digest: runner.plan.base.digest.to_string(),
-            size: None,
-        }];
-        for file in &spec.files {
-            host_file_artifacts(&file.source, &mut inputs)?;
+        let image_fields = runner.image_fields(&image);
+        if let (Some(map), Some(extra)) = (fields.as_object_mut(), image_fields.as_object()) {
+            map.extend(extra.clone());
+            map.insert("tag".into(), build_tag.clone().into());
         }
-        let output = Artifact {
-            name: format!("oci:{build_tag}"),
-            digest: image.descriptor.digest.to_string(),
-            size: Some(image.layers_size()),
-        };
+        let output = Artifact { name: format!("oci:{build_tag}"), digest: image.descriptor.digest.to_string(), size: Some(image.layers_size()) };
         final_image = Some(image);
         Ok((inputs, vec![output], fields))
     })?;
+    if let Some(harden_plan) = plan.harden.as_ref().filter(|_| until >= Stage::Harden) {
+        let harden_tag = format!("{}-harden", plan.image_tag(runner.architecture));
+        runner.stage(Stage::Harden, |runner| {
+            let input = final_image
+                .take()
+                .unwrap_or_else(|| unreachable!("the build stage sets the image"));
+            let spec = sealcraft_build::harden::HardenSpec {
+                remove_shells: harden_plan.remove_shells,
+                remove_packages: harden_plan.remove_packages.clone(),
+                keep: harden_plan.keep.clone(),
+                keep_copyright: harden_plan.keep_copyright,
+                source_date_epoch: runner.plan.source_date_epoch,
+                compression: runner.plan.compression,
+            };
+            let report =
+                sealcraft_build::harden::harden(&runner.layout, &input, &spec, &runner.layout)?;
+            runner.layout.tag(&harden_tag, &report.manifest)?;
+            let image = Image::load(&runner.layout, Some(&harden_tag), None)?;
+            let mut fields = runner.image_fields(&image);
+            fields["tag"] = harden_tag.clone().into();
+            fields["packages_removed"] = report
+                .packages_removed
+                .iter()
+                .map(|package| package.name.clone())
+                .collect::<Vec<_>>()
+                .into();
+            fields["libraries_pruned"] = report.libraries_pruned.len().into();
+            fields["paths_removed"] = report.paths_removed.into();
+            fields["bytes_saved"] = report.bytes_saved.into();
+            fields["unresolved_before"] = report.unresolved.len().into();
+            let inputs = vec![Artifact {
+                name: "build".into(),
+                digest: input.descriptor.digest.to_string(),
+                size: Some(input.layers_size()),
+            }];
+            let outputs = vec![Artifact {
+                name: format!("oci:{harden_tag}"),
+                digest: image.descriptor.digest.to_string(),
+                size: Some(image.layers_size()),
+            }];
+            final_image = Some(image);
+            Ok((inputs, outputs, fields))
+        })?;
+    }
     if plan.squash && until >= Stage::Squash {
         let squash_tag = format!("{}-squash", plan.image_tag(runner.architecture));
         runner.stage(Stage::Squash, |runner| {
@@ -535,9 +624,8 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
                 config_path,
                 config_digest: runner.plan.config_digest.clone(),
                 internal_parameters: internal,
-                dependencies: vec![
-                    sealcraft_attest::ResourceDescriptor::sha256(Some("base-image".into()), Some(runner.plan.base.display_name.clone()), runner.plan.base.digest.as_ref()),
-                ],
+                dependencies: runner.dependencies.clone(),
+                build_parameters: build_parameters(runner.plan),
                 builder_id: context.builder.builder_id.clone(),
                 builder_version: std::collections::BTreeMap::from([("sealcraft".to_owned(), env!("CARGO_PKG_VERSION").to_owned())]),
                 invocation_id: runner.run_id.clone(),
@@ -617,6 +705,144 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
         })?;
     }
     Ok(Some(image.descriptor.digest.to_string()))
+}
+
+/// Runs a Dockerfile build into the run's layout; steps become events and
+/// RUN output goes to `build.log` (local only: it is never shipped to sinks).
+fn dockerfile_build(
+    runner: &mut Runner<'_>,
+    build: &DockerfilePlan,
+    context: &BuildContext<'_>,
+) -> Result<sealcraft_build::BuildReport> {
+    struct StepLog<'r, 'l> {
+        log: &'r EventLog<'l>,
+        output: std::sync::Mutex<std::io::BufWriter<std::fs::File>>,
+        failed: std::sync::Mutex<Option<Error>>,
+    }
+    impl sealcraft_build::BuildReporter for StepLog<'_, '_> {
+        fn step(&self, event: &sealcraft_build::StepEvent<'_>) {
+            if event.status == sealcraft_build::StepStatus::Started {
+                return;
+            }
+            let fields = serde_json::to_value(event).unwrap_or_default();
+            if let Err(error) = self.log.emit("build", "step", fields) {
+                let mut failed = self
+                    .failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                failed.get_or_insert(error);
+            }
+        }
+        fn output(&self, stage: &str, line: &str) {
+            use std::io::Write;
+            let mut output = self
+                .output
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = writeln!(output, "{stage} | {line}");
+        }
+    }
+    let directory = runner
+        .layout
+        .root()
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let log_path = directory.join("build.log");
+    let log_file = std::fs::File::create(&log_path).map_err(|source| Error::Io {
+        action: "creating",
+        path: log_path.clone(),
+        source,
+    })?;
+    let reporter = StepLog {
+        log: &runner.log,
+        output: std::sync::Mutex::new(std::io::BufWriter::new(log_file)),
+        failed: std::sync::Mutex::new(None),
+    };
+    let spec = sealcraft_build::BuildSpec {
+        dockerfile: &build.dockerfile,
+        dockerfile_path: build.path.clone(),
+        context: build.context.clone(),
+        target: build.target.clone(),
+        build_args: build.args.clone(),
+        secrets: context.secrets.clone(),
+        bases: build.bases.clone(),
+        require_pinned: build.require_pinned,
+        architecture: runner.architecture.to_owned(),
+        source_date_epoch: runner.plan.source_date_epoch,
+        compression: runner.plan.compression,
+        network_none: build.network_none,
+        no_cache: false,
+        allow_root: false,
+    };
+    let environment = sealcraft_build::BuildEnvironment {
+        store: context.store.clone(),
+        runtime: sealcraft_build::RuntimeSettings {
+            kind: build.runtime,
+            program: context.runtime_program.clone(),
+        },
+        registry: context.registry,
+        reporter: &reporter,
+    };
+    let report = sealcraft_build::build(&spec, &environment, &runner.layout);
+    {
+        use std::io::Write;
+        let mut output = reporter
+            .output
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        output.flush().map_err(|source| Error::Io {
+            action: "writing",
+            path: log_path.clone(),
+            source,
+        })?;
+    }
+    if let Some(error) = reporter
+        .failed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        return Err(error);
+    }
+    Ok(report?)
+}
+
+/// The Dockerfile build's external parameters for provenance: the file, the
+/// target, and each build argument by the digest of its value (values may be
+/// sensitive even where they should not be).
+fn build_parameters(plan: &Plan) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let BuildSource::Dockerfile(build) = &plan.source else {
+        return std::collections::BTreeMap::new();
+    };
+    let base = plan
+        .config_path
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    let path = build
+        .path
+        .strip_prefix(base)
+        .unwrap_or(&build.path)
+        .display()
+        .to_string();
+    let args: serde_json::Map<String, serde_json::Value> = build
+        .args
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.clone(),
+                json!({"sha256": hex::encode(sha2::Sha256::digest(value.as_bytes()))}),
+            )
+        })
+        .collect();
+    std::collections::BTreeMap::from([
+        (
+            "dockerfile".to_owned(),
+            json!({"path": path, "digest": {"sha256": build.digest.trim_start_matches("sha256:")}}),
+        ),
+        ("target".to_owned(), json!(build.target)),
+        ("buildArgs".to_owned(), serde_json::Value::Object(args)),
+    ])
 }
 
 /// The host files a copy reads, each by sha256.

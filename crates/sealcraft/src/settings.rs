@@ -214,6 +214,57 @@ pub(crate) fn registry_client(access: &RegistryAccess<'_>) -> Result<sealcraft_r
     })?)
 }
 
+/// A client for the registries base images come from: credentials from
+/// `~/.docker/config.json` for each (or the given user for all of them).
+pub(crate) fn base_registry_client(
+    registries: &[String],
+    ca_bundle: Option<&std::path::Path>,
+    allow_http: &[String],
+    username: Option<&str>,
+    password_from: Option<&str>,
+) -> Result<Option<sealcraft_registry::Client>> {
+    use sealcraft_registry::{Client, ClientConfig, Credentials};
+    if registries.is_empty() {
+        return Ok(None);
+    }
+    let ca_bundle = match ca_bundle {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("reading the CA bundle {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut credentials = std::collections::HashMap::new();
+    for registry in registries {
+        match (username, password_from) {
+            (Some(username), Some(reference)) => {
+                credentials.insert(
+                    registry.clone(),
+                    Credentials {
+                        username: username.to_owned(),
+                        password: resolve_secret(reference)?,
+                    },
+                );
+            }
+            (Some(_), None) => bail!(
+                "a registry user name needs a password reference (env:NAME, file:PATH or vault:MOUNT/PATH#FIELD)"
+            ),
+            _ => {
+                if let Some(found) = docker_config_credentials(registry)? {
+                    credentials.insert(registry.clone(), found);
+                }
+            }
+        }
+    }
+    Ok(Some(Client::new(ClientConfig {
+        ca_bundle,
+        allow_http: allow_http.to_vec(),
+        credentials,
+        retries: 3,
+        chunk_size: 0,
+    })?))
+}
+
 /// Credentials for `registry` in `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
 fn docker_config_credentials(registry: &str) -> Result<Option<sealcraft_registry::Credentials>> {
     use base64::Engine as _;

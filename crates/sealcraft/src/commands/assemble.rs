@@ -2,7 +2,7 @@ use anyhow::{Context, Result, bail};
 use sealcraft_build::{AssemblySpec, assemble as assemble_image};
 use sealcraft_cli::AssembleArgs;
 use sealcraft_oci::image::LayerOptions;
-use sealcraft_pipeline::plan::{Plan, PlanInputs};
+use sealcraft_pipeline::plan::{BuildSource, Plan, PlanInputs};
 use serde_json::json;
 
 use crate::output::Printer;
@@ -24,13 +24,19 @@ pub(crate) fn assemble(args: &AssembleArgs, printer: &Printer) -> Result<()> {
         ),
         None => plan.architectures[0].clone(),
     };
+    let BuildSource::Assembly(assembly) = &plan.source else {
+        bail!(
+            "{} builds from a Dockerfile; use `sealcraft build` or `sealcraft run` (assemble is for [base] and [[files]])",
+            args.config.display()
+        );
+    };
     let (layout, tag) = output_layout(&args.output)?;
     let spec = AssemblySpec {
-        base: plan.base.clone(),
+        base: assembly.base.clone(),
         architecture,
-        files: plan.files.clone(),
-        user: plan.user.clone(),
-        config: plan.runtime.clone(),
+        files: assembly.files.clone(),
+        user: assembly.user.clone(),
+        config: assembly.runtime.clone(),
         source_date_epoch: plan.source_date_epoch,
         layer: LayerOptions {
             compression: plan.compression,

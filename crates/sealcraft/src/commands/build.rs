@@ -11,9 +11,7 @@ use sealcraft_oci::layer::Compression;
 use sealcraft_secrets::Secret;
 
 use crate::output::Printer;
-use crate::settings::{
-    RegistryAccess, output_layout, registry_client, resolve_secret, source_date_epoch,
-};
+use crate::settings::{base_registry_client, output_layout, resolve_secret, source_date_epoch};
 
 /// Progress on stderr: one line per step, RUN output indented under it.
 pub(crate) struct BuildProgress {
@@ -166,19 +164,23 @@ pub(crate) fn build(args: &BuildArgs, printer: &Printer) -> Result<()> {
         line: error.line,
         message: error.message,
     })?;
+    // A layout this command creates is removed again if the build fails.
+    let created = match sealcraft_oci::image::ImageName::parse(&args.output) {
+        Ok(sealcraft_oci::image::ImageName::Layout { path, .. }) => {
+            (!path.exists()).then_some(path)
+        }
+        _ => None,
+    };
     let (output, tag) = output_layout(&args.output)?;
     let bases = parse_bases(&args.base)?;
     let registries = base_registries(&parsed, &bases);
-    let client = match registries.first() {
-        Some(first) => Some(registry_client(&RegistryAccess {
-            registry: first,
-            ca_bundle: args.registry.ca_bundle.as_deref(),
-            allow_http: &args.registry.allow_http,
-            username: args.registry.registry_username.as_deref(),
-            password_from: args.registry.registry_password_from.as_deref(),
-        })?),
-        None => None,
-    };
+    let client = base_registry_client(
+        &registries,
+        args.registry.ca_bundle.as_deref(),
+        &args.registry.allow_http,
+        args.registry.registry_username.as_deref(),
+        args.registry.registry_password_from.as_deref(),
+    )?;
     let store = match &args.cache_dir {
         Some(directory) => directory.clone(),
         None => default_store()?,
@@ -214,8 +216,15 @@ pub(crate) fn build(args: &BuildArgs, printer: &Printer) -> Result<()> {
         registry: client.as_ref(),
         reporter: &progress,
     };
-    let report = sealcraft_build::build(&spec, &environment, &output)
-        .with_context(|| format!("building {}", dockerfile_path.display()))?;
+    let report = match sealcraft_build::build(&spec, &environment, &output) {
+        Ok(report) => report,
+        Err(error) => {
+            if let Some(path) = created {
+                let _ = std::fs::remove_dir_all(path);
+            }
+            return Err(error.into());
+        }
+    };
     output.tag(&tag, &report.manifest)?;
     for unused in &report.unused_build_args {
         printer.warning(&format!(

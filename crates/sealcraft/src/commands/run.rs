@@ -1,12 +1,14 @@
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use sealcraft_cli::RunArgs;
-use sealcraft_pipeline::plan::{Plan, PlanInputs, PublishTarget};
+use sealcraft_pipeline::plan::{BuildSource, Plan, PlanInputs, PublishTarget};
 use sealcraft_pipeline::run::{
-    BuilderContext, PublishContext, RunOptions, Stage, run as run_pipeline,
+    BuildContext, BuilderContext, PublishContext, RunOptions, Stage, run as run_pipeline,
 };
 
 use crate::output::{Printer, StageReporter};
-use crate::settings::{RegistryAccess, load_signer, registry_client, source_date_epoch};
+use crate::settings::{
+    RegistryAccess, base_registry_client, load_signer, registry_client, source_date_epoch,
+};
 
 pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
     let until = match &args.until {
@@ -102,6 +104,42 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
             required: sink.required,
         });
     }
+    // A Dockerfile build: its store, registry access for bases, and its secrets, resolved here.
+    let base_client = match &plan.source {
+        BuildSource::Dockerfile(build) => {
+            let registries =
+                crate::commands::build::base_registries(&build.dockerfile, &build.bases);
+            let publish = plan.publish.as_ref();
+            base_registry_client(
+                &registries,
+                publish.and_then(|publish| publish.ca_bundle.as_deref()),
+                publish.map_or(&[][..], |publish| &publish.allow_http[..]),
+                None,
+                None,
+            )?
+        }
+        BuildSource::Assembly(_) => None,
+    };
+    let build = match &plan.source {
+        BuildSource::Dockerfile(build) => {
+            let mut secrets = std::collections::BTreeMap::new();
+            for (id, reference) in &build.secrets {
+                let value = crate::settings::resolve_secret(reference)
+                    .with_context(|| format!("reading the build secret {id:?}"))?;
+                secrets.insert(id.clone(), value);
+            }
+            Some(BuildContext {
+                store: match &build.cache_dir {
+                    Some(directory) => directory.clone(),
+                    None => crate::commands::build::default_store()?,
+                },
+                runtime_program: std::path::PathBuf::from(build.runtime.name()),
+                registry: base_client.as_ref(),
+                secrets,
+            })
+        }
+        BuildSource::Assembly(_) => None,
+    };
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "-".to_owned(), |name| name.trim().to_owned());
     let shipping = sealcraft_pipeline::sinks::ShippingReporter::new(sinks, &reporter, hostname);
@@ -111,6 +149,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
             until,
             publish,
             upload,
+            build,
         },
         &shipping,
     );
