@@ -6,6 +6,7 @@
 //!   blobs/        an OCI layout: base image blobs and every built layer
 //!   layers/<hex>  a layer's directory in overlay form, by diff ID
 //!   steps/<hex>   the result of a step, by cache key
+//!   compressed/   compressed copies of built layers, by diff ID and algorithm
 //!   mounts/<hex>  RUN --mount=type=cache directories
 //!   work/<id>/    one build's scratch space (mount points, uppers, bundles)
 //!   empty/        an empty lower layer
@@ -105,7 +106,15 @@ fn try_lock(path: &Path) -> io::Result<Option<OwnedFd>> {
 impl Store {
     /// Opens (creating) the store at `root` and cleans up after killed builds.
     pub(crate) fn open(root: &Path) -> io::Result<Self> {
-        for sub in ["layers", "steps", "mounts", "work", "empty", "tmp"] {
+        for sub in [
+            "layers",
+            "steps",
+            "compressed",
+            "mounts",
+            "work",
+            "empty",
+            "tmp",
+        ] {
             fs::create_dir_all(root.join(sub))?;
         }
         fs::set_permissions(root.join("work"), fs::Permissions::from_mode(0o700))?;
@@ -218,6 +227,45 @@ impl Store {
         let partial = self.temporary("step");
         fs::write(&partial, bytes)?;
         fs::rename(&partial, self.root.join("steps").join(key))
+    }
+
+    /// `layer` (an uncompressed blob) compressed with `compression`, made once
+    /// and remembered by diff ID: built layers are stored uncompressed, and
+    /// only those that end up in an image are ever compressed.
+    pub(crate) fn compressed(
+        &self,
+        layer: &LayerRef,
+        compression: sealcraft_oci::layer::Compression,
+    ) -> io::Result<Descriptor> {
+        let name = match compression {
+            sealcraft_oci::layer::Compression::None => return Ok(layer.descriptor.clone()),
+            sealcraft_oci::layer::Compression::Gzip => "gzip",
+            sealcraft_oci::layer::Compression::Zstd => "zstd",
+        };
+        let record = self
+            .root
+            .join("compressed")
+            .join(format!("{}.{name}", hex(&layer.diff_id)));
+        if let Ok(bytes) = fs::read(&record)
+            && let Ok(descriptor) = serde_json::from_slice::<Descriptor>(&bytes)
+            && self.blobs.has_blob(&descriptor.digest)
+        {
+            return Ok(descriptor);
+        }
+        let descriptor = sealcraft_oci::image::compress_layer(
+            &self.blobs,
+            &layer.descriptor,
+            compression,
+            &self.blobs,
+        )
+        .map_err(io::Error::other)?;
+        let partial = self.temporary("compressed");
+        fs::write(
+            &partial,
+            serde_json::to_vec(&descriptor).map_err(io::Error::other)?,
+        )?;
+        fs::rename(&partial, &record)?;
+        Ok(descriptor)
     }
 
     /// The persistent directory of a cache mount.

@@ -269,6 +269,34 @@ fn default_shell() -> Vec<String> {
     vec!["/bin/sh".into(), "-c".into()]
 }
 
+/// The directories holding one step's secrets, removed when dropped.
+struct SecretFiles(Vec<PathBuf>);
+
+impl Drop for SecretFiles {
+    fn drop(&mut self) {
+        for directory in &self.0 {
+            let _ = fs::remove_dir_all(directory);
+        }
+    }
+}
+
+/// Writes `secret` into `directory` with the mode and owner the mount asks for.
+fn write_secret(
+    directory: &Path,
+    secret: &Secret,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<PathBuf> {
+    let path = directory.join("secret");
+    crate::runtime::write_private(&path, secret.expose().as_bytes())
+        .map_err(Error::store("writing a secret file in", directory))?;
+    std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+        .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(mode)))
+        .map_err(Error::store("protecting", &path))?;
+    Ok(path)
+}
+
 /// Everything one RUN step needs once its filesystem is mounted.
 struct RunRequest {
     stage: String,
@@ -306,6 +334,8 @@ struct Builder<'a> {
     step_total: usize,
     external: BTreeMap<String, BaseImage>,
     container_counter: u64,
+    /// Blobs of the layers steps made (stored uncompressed).
+    built_layers: BTreeSet<String>,
 }
 
 /// Builds `spec` into `output` (not tagged: the caller names it).
@@ -356,6 +386,7 @@ pub fn build(
         step_total: 0,
         external: BTreeMap::new(),
         container_counter: 0,
+        built_layers: BTreeSet::new(),
     };
     builder.run(output)
 }
@@ -862,10 +893,12 @@ impl Builder<'_> {
         hex::encode(hasher.finalize())
     }
 
+    /// Built layers are stored uncompressed: most never leave the store
+    /// (builder stages), and those that do are compressed once at commit.
     fn layer_options(&self) -> LayerOptions {
         LayerOptions {
             clamp_mtime: Some(self.spec.source_date_epoch),
-            compression: self.spec.compression,
+            compression: Compression::None,
             keep_devices: true,
         }
     }
@@ -942,6 +975,8 @@ impl Builder<'_> {
             .map(|layer| layer.descriptor.digest.to_string());
         let empty = record.layer.is_none();
         if let Some(layer) = record.layer {
+            self.built_layers
+                .insert(layer.descriptor.digest.to_string());
             working.layers.push(layer);
         }
         working.history.push(HistoryEntry {
@@ -1154,7 +1189,8 @@ impl Builder<'_> {
             .as_ref()
             .map(Runtime::standard_binds)
             .unwrap_or_default();
-        let mut secret_files = Vec::new();
+        // Removed when this step ends, however it ends.
+        let mut secret_files = SecretFiles(Vec::new());
         let mut locks = Vec::new();
         for mount in mounts_list {
             match mount {
@@ -1177,13 +1213,14 @@ impl Builder<'_> {
                         }
                         continue;
                     };
-                    let file = self.secret_file(secret, *mode, *uid, *gid)?;
+                    let directory = self.secret_directory(secret_files.0.len())?;
+                    secret_files.0.push(directory.clone());
+                    let file = write_secret(&directory, secret, *mode, *uid, *gid)?;
                     extra.push(ExtraMount::Bind {
-                        source: file.clone(),
+                        source: file,
                         destination: target.clone(),
                         readonly: true,
                     });
-                    secret_files.push(file);
                 }
                 Mount::Cache {
                     id,
@@ -1269,9 +1306,7 @@ impl Builder<'_> {
         let outcome = runtime.run(root.path(), &spec, &bundle, &id, &mut |text| {
             reporter.output(stage, text)
         });
-        for file in &secret_files {
-            let _ = fs::remove_file(file);
-        }
+        drop(secret_files);
         drop(locks);
         let outcome = outcome.map_err(Error::store("running the step in", &bundle))?;
         if !outcome.success() {
@@ -1303,12 +1338,12 @@ impl Builder<'_> {
         Ok(placeholders)
     }
 
-    /// A private copy of a secret for one step: in memory (/dev/shm) where possible.
-    fn secret_file(&self, secret: &Secret, mode: u32, uid: u32, gid: u32) -> Result<PathBuf> {
+    /// A private directory for one secret of the next step: in memory (/dev/shm) where possible.
+    fn secret_directory(&self, index: usize) -> Result<PathBuf> {
         let shm = Path::new("/dev/shm");
         let directory = if shm.is_dir() {
             let directory = shm.join(format!(
-                "sealcraft-{}-{}",
+                "sealcraft-{}-{}-{index}",
                 std::process::id(),
                 self.container_counter + 1
             ));
@@ -1322,19 +1357,7 @@ impl Builder<'_> {
         };
         fs::set_permissions(&directory, fs::Permissions::from_mode(0o700))
             .map_err(Error::store("protecting", &directory))?;
-        let path = directory.join(format!(
-            "secret-{}",
-            sha256_of(secret.expose().as_bytes())
-                .digest()
-                .get(..12)
-                .unwrap_or("x")
-        ));
-        crate::runtime::write_private(&path, secret.expose().as_bytes())
-            .map_err(Error::store("writing a secret file in", &directory))?;
-        std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
-            .and_then(|()| fs::set_permissions(&path, fs::Permissions::from_mode(mode)))
-            .map_err(Error::store("protecting", &path))?;
-        Ok(path)
+        Ok(directory)
     }
 
     fn copy_step(
@@ -1563,8 +1586,16 @@ impl Builder<'_> {
         config.set_created(&rfc3339(self.spec.source_date_epoch));
         let mut descriptors = Vec::new();
         for layer in &working.layers {
-            output.copy_blob_from(&self.store.blobs, &layer.descriptor)?;
-            descriptors.push(layer.descriptor.clone());
+            // Base layers ship as they came; layers this build made get the asked compression.
+            let descriptor = if self.built_layers.contains(layer.descriptor.digest.as_ref()) {
+                self.store
+                    .compressed(layer, self.spec.compression)
+                    .map_err(Error::store("compressing a layer in", self.work.path()))?
+            } else {
+                layer.descriptor.clone()
+            };
+            output.copy_blob_from(&self.store.blobs, &descriptor)?;
+            descriptors.push(descriptor);
         }
         let mut annotations = BTreeMap::new();
         if let Some((name, digest)) = &working.base {

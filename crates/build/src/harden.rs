@@ -3,7 +3,7 @@
 //!
 //! Working on the image's merged view (nothing is unpacked, nothing runs):
 //!
-//! 1. package managers (apt, dpkg, apk, rpm, dnf, yum, …) are removed with
+//! 1. package managers (apt, dpkg and debconf, apk, rpm, dnf, yum, …) are removed with
 //!    the packages only they needed (libraries, and tools the manager marks
 //!    as installed for a dependency), through the package database, which
 //!    is rewritten to list exactly the packages that remain;
@@ -38,11 +38,12 @@ use crate::elf::{self, ElfInfo, ImageFiles, Unresolved};
 use crate::ignore::Pattern;
 use crate::{Error, Result};
 
-/// Packages that install packages.
-const PACKAGE_MANAGERS: [&str; 11] = [
+/// Packages that install or configure packages (debconf is dpkg's configuration front end).
+const PACKAGE_MANAGERS: [&str; 12] = [
     "apt",
     "apt-utils",
     "aptitude",
+    "debconf",
     "dpkg",
     "apk-tools",
     "rpm",
@@ -140,6 +141,7 @@ pub struct HardenReport {
 fn manager_state(name: &str) -> &'static [&'static str] {
     match name {
         "apt" => &["etc/apt", "var/lib/apt", "var/cache/apt", "var/log/apt"],
+        "debconf" => &["var/cache/debconf", "etc/debconf.conf"],
         "dpkg" => &[
             "var/lib/dpkg/status-old",
             "var/lib/dpkg/available",

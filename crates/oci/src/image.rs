@@ -289,6 +289,23 @@ pub enum Compressor {
 }
 
 impl Compressor {
+    /// A compressor writing a new blob of `layout`.
+    fn new(layout: &Layout, compression: crate::layer::Compression) -> Result<Self> {
+        use crate::layer::Compression;
+        let blob = layout.blob_writer()?;
+        Ok(match compression {
+            Compression::None => Self::Plain(blob),
+            Compression::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
+                blob,
+                flate2::Compression::new(6),
+            )),
+            Compression::Zstd => Self::Zstd(
+                zstd::stream::write::Encoder::new(blob, 3)
+                    .map_err(io_error("starting zstd in", layout.root()))?,
+            ),
+        })
+    }
+
     fn finish(self) -> io::Result<BlobWriter> {
         match self {
             Self::Plain(blob) => Ok(blob),
@@ -324,19 +341,7 @@ pub fn write_layer(
     options: &LayerOptions,
     fill: impl FnOnce(&mut TarWriter) -> io::Result<u64>,
 ) -> Result<WrittenLayer> {
-    use crate::layer::Compression;
-    let blob = layout.blob_writer()?;
-    let compressor = match options.compression {
-        Compression::None => Compressor::Plain(blob),
-        Compression::Gzip => Compressor::Gzip(flate2::write::GzEncoder::new(
-            blob,
-            flate2::Compression::new(6),
-        )),
-        Compression::Zstd => Compressor::Zstd(
-            zstd::stream::write::Encoder::new(blob, 3)
-                .map_err(io_error("starting zstd in", layout.root()))?,
-        ),
-    };
+    let compressor = Compressor::new(layout, options.compression)?;
     let mut writer = LayerWriter::new(HashingWriter::new(compressor), options.clamp_mtime);
     let entries = fill(&mut writer).map_err(|source| {
         crate::layout::io_to_error(source, "writing a layer into", layout.root())
@@ -355,6 +360,31 @@ pub fn write_layer(
         uncompressed_size,
         entries,
     })
+}
+
+/// Compresses the uncompressed layer `descriptor` of `source` into a new
+/// blob of `target`; the diff ID stays the same, since it is the digest of
+/// the uncompressed tar.
+pub fn compress_layer(
+    source: &Layout,
+    descriptor: &Descriptor,
+    compression: crate::layer::Compression,
+    target: &Layout,
+) -> Result<Descriptor> {
+    let mut reader = source.open_blob(descriptor)?;
+    let mut compressor = Compressor::new(target, compression)?;
+    io::copy(&mut reader, &mut compressor).map_err(|error| {
+        crate::layout::io_to_error(error, "compressing a layer into", target.root())
+    })?;
+    let blob = compressor
+        .finish()
+        .map_err(io_error("compressing a layer in", target.root()))?;
+    let (digest, size) = blob.commit()?;
+    Ok(Descriptor::new(
+        compression.layer_media_type(),
+        digest,
+        size,
+    ))
 }
 
 /// Stores `config` and a manifest for it and `layers`; returns the manifest descriptor.

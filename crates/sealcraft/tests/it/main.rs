@@ -4,6 +4,7 @@ mod assemble;
 mod blobs;
 mod canary;
 mod client;
+mod dockerfile;
 mod errors;
 mod import;
 mod provenance;

@@ -3,9 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use sealcraft_oci::image::{LayerOptions, commit_image, rfc3339, write_layer};
 use sealcraft_oci::layer::{EntryKind, EntryMeta};
@@ -290,4 +293,138 @@ pub(crate) fn cosign(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output
     command.output().unwrap_or_else(|error| {
         panic!("{program} is needed by this test (scripts/test installs it): {error}")
     })
+}
+
+/// The bookworm rootfs tarball: `SEALCRAFT_TEST_ROOTFS` when set (scripts/test
+/// builds and caches it), otherwise built here with mmdebstrap.
+pub(crate) fn debian_rootfs() -> PathBuf {
+    if let Ok(path) = std::env::var("SEALCRAFT_TEST_ROOTFS") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bookworm-minbase.tar");
+    if !path.exists() {
+        let partial = path.with_extension("partial");
+        run_tool(
+            "mmdebstrap",
+            &[
+                "--quiet",
+                "--variant=minbase",
+                "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+                "--customize-hook=rm \"$1\"/etc/resolv.conf \"$1\"/etc/hostname",
+                "--format=tar",
+                "bookworm",
+                &partial.display().to_string(),
+            ],
+        );
+        fs::rename(&partial, &path).unwrap();
+    }
+    path
+}
+
+/// A runc container, killed and deleted when dropped.
+pub(crate) struct Container(pub(crate) String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("runc")
+            .args(["kill", &self.0, "KILL"])
+            .output();
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = Command::new("runc")
+            .args(["delete", "--force", &self.0])
+            .output();
+    }
+}
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) fn http_get(port: u16, deadline: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+                .unwrap();
+            let mut response = String::new();
+            let _ = stream.read_to_string(&mut response);
+            if !response.is_empty() {
+                return response;
+            }
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "the container did not answer on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Unpacks `oci:LAYOUT:TAG` with umoci into `bundle`, checks the image runs
+/// as `uid`, starts it detached under runc on the host network with `PORT`
+/// set, and returns the HTTP response it gives.
+pub(crate) fn serve_under_runc(layout: &Path, tag: &str, bundle: &Path, uid: u32) -> String {
+    run_tool(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:{tag}", layout.display()),
+            &bundle.display().to_string(),
+        ],
+    );
+    let port = free_port();
+    let config_path = bundle.join("config.json");
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(&config_path).unwrap()).unwrap();
+    assert_eq!(
+        spec["process"]["user"]["uid"], uid,
+        "the image must run as its non-root user"
+    );
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(format!("PORT={port}").into());
+    // Share the host's network namespace so the test can reach the server on loopback.
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|namespace| namespace["type"] != "network");
+    fs::write(&config_path, serde_json::to_vec(&spec).unwrap()).unwrap();
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let id = format!(
+        "sealcraft-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    // A detached container inherits runc's stdio, so give it files rather than pipes nobody drains.
+    let log_path = bundle.with_extension("log");
+    let log = fs::File::create(&log_path).unwrap();
+    let status = Command::new("runc")
+        .args(["run", "--detach", "--bundle"])
+        .arg(bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .status()
+        .unwrap();
+    let _container = Container(id);
+    assert!(
+        status.success(),
+        "runc run failed: {}",
+        fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    let response = http_get(port, Duration::from_secs(20));
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
 }

@@ -1,0 +1,929 @@
+//! Dockerfile builds: the reference example under runc, against buildah,
+//! reproducibility, layer conversion, secrets, native hardening, runtimes
+//! and errors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sha2::Digest as _;
+
+use crate::support::{
+    debian_rootfs, read_tree, run_tool, sealcraft, sealcraft_ok, serve_under_runc, skopeo_config,
+};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// The bookworm base as an OCI layout, imported once per test process: (layout, digest).
+fn debian_base() -> &'static (PathBuf, String) {
+    static BASE: OnceLock<(PathBuf, String)> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let layout = scratch("dockerfile-base");
+        let _ = fs::remove_dir_all(&layout);
+        let imported = sealcraft_ok(&[
+            "image",
+            "import",
+            &format!("rootfs:{}", debian_rootfs().display()),
+            "--output",
+            &format!("oci:{}:bookworm", layout.display()),
+            "--json",
+        ]);
+        (layout, imported["digest"].as_str().unwrap().to_owned())
+    })
+}
+
+/// `NAME=oci:BASE@DIGEST`, the pinned base standing in for `name`.
+fn base_mapping(name: &str) -> String {
+    let (layout, digest) = debian_base();
+    format!("{name}=oci:{}:bookworm@{digest}", layout.display())
+}
+
+/// One build store for the tests that share work, emptied when the process starts.
+fn shared_store() -> &'static PathBuf {
+    static STORE: OnceLock<PathBuf> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let store = scratch("build-store");
+        let _ = fs::remove_dir_all(&store);
+        store
+    })
+}
+
+/// `sealcraft build` of `context` into `oci:OUTPUT:TAG`; the JSON result.
+fn build(
+    context: &Path,
+    output: &Path,
+    tag: &str,
+    store: &Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let base = base_mapping("base");
+    let output_name = format!("oci:{}:{tag}", output.display());
+    let mut args = vec![
+        "build",
+        "--context",
+        context.to_str().unwrap(),
+        "--cache-dir",
+        store.to_str().unwrap(),
+        "--output",
+        &output_name,
+        "--base",
+        &base,
+        "--json",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    sealcraft_ok(&args)
+}
+
+/// The reference example built once, target `hardened`: its layout (tag `hardened`).
+fn reference() -> &'static PathBuf {
+    static REFERENCE: OnceLock<PathBuf> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let layout = scratch("reference-oci");
+        let _ = fs::remove_dir_all(&layout);
+        let base = base_mapping("debian:bookworm-slim");
+        sealcraft_ok(&[
+            "build",
+            "--context",
+            workspace_root()
+                .join("examples/webserver")
+                .to_str()
+                .unwrap(),
+            "--target",
+            "hardened",
+            "--base",
+            &base,
+            "--require-pinned",
+            "--cache-dir",
+            shared_store().to_str().unwrap(),
+            "--output",
+            &format!("oci:{}:hardened", layout.display()),
+            "--quiet",
+        ]);
+        layout
+    })
+}
+
+fn write_context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+    dir
+}
+
+/// The manifest of the only image in a layout.
+fn manifest(layout: &Path) -> serde_json::Value {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    blob_json(layout, digest)
+}
+
+fn blob_json(layout: &Path, digest: &str) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(blob_path(layout, digest)).unwrap()).unwrap()
+}
+
+fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    layout
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+fn layer_digests(layout: &Path) -> Vec<String> {
+    manifest(layout)["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every ELF in `rootfs` whose dependencies the image's own loader cannot all find.
+fn unresolved_elf(rootfs: &Path) -> (usize, Vec<String>) {
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for entry in walkdir(rootfs) {
+        let Ok(metadata) = fs::symlink_metadata(&entry) else {
+            continue;
+        };
+        if !metadata.is_file() || metadata.len() < 64 {
+            continue;
+        }
+        let mut magic = [0u8; 4];
+        if fs::File::open(&entry)
+            .and_then(|mut file| file.read_exact(&mut magic))
+            .is_err()
+            || &magic != b"\x7fELF"
+        {
+            continue;
+        }
+        checked += 1;
+        let inside = format!("/{}", entry.strip_prefix(rootfs).unwrap().display());
+        let output = Command::new("chroot")
+            .arg(rootfs)
+            .args(["/lib64/ld-linux-x86-64.so.2", "--list", &inside])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        for line in text.lines().filter(|line| line.contains("not found")) {
+            missing.push(format!("{inside}: {}", line.trim()));
+        }
+    }
+    (checked, missing)
+}
+
+fn walkdir(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if fs::symlink_metadata(&path).unwrap().is_dir() {
+                stack.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found
+}
+
+fn dpkg_packages(rootfs: &Path) -> BTreeSet<String> {
+    fs::read_to_string(rootfs.join("var/lib/dpkg/status"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.strip_prefix("Package: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn package_manager_binaries(rootfs: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for directory in ["usr/bin", "usr/sbin", "bin", "sbin", "usr/local/bin"] {
+        let Ok(entries) = fs::read_dir(rootfs.join(directory)) else {
+            continue;
+        };
+        for entry in entries {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.starts_with("apt") || name.starts_with("dpkg") || name == "apk" {
+                found.push(format!("{directory}/{name}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_reference_dockerfile_builds_and_runs_as_non_root() {
+    let layout = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let response = serve_under_runc(layout, "hardened", &dir.path().join("bundle"), 10001);
+    assert!(
+        response.contains("hello from sealcraft (uid 10001)"),
+        "{response}"
+    );
+    // The hardened stage removed apt and dpkg, and dpkg's database says so.
+    let rootfs = dir.path().join("bundle/rootfs");
+    assert_eq!(package_manager_binaries(&rootfs), Vec::<String>::new());
+    let packages = dpkg_packages(&rootfs);
+    assert!(
+        !packages.contains("apt") && !packages.contains("dpkg"),
+        "{packages:?}"
+    );
+    assert!(packages.contains("libc6") && packages.contains("passwd"));
+    let config = skopeo_config(layout, "hardened");
+    assert_eq!(config["config"]["User"], "app");
+    assert_eq!(
+        config["config"]["ExposedPorts"],
+        serde_json::json!({"8080/tcp": {}})
+    );
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/server"])
+    );
+}
+
+#[test]
+fn buildah_builds_the_same_filesystem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base_layout, _) = debian_base();
+    let storage = [
+        "--root".to_owned(),
+        dir.path().join("storage").display().to_string(),
+        "--runroot".to_owned(),
+        dir.path().join("run").display().to_string(),
+        "--storage-driver".to_owned(),
+        "vfs".to_owned(),
+    ];
+    let context = workspace_root().join("examples/webserver");
+    let mut bud: Vec<String> = storage.to_vec();
+    bud.extend(
+        [
+            "bud",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--target",
+            "hardened",
+            "--build-arg",
+            &format!("BASE=oci:{}:bookworm", base_layout.display()),
+            "-t",
+            "localhost/webserver:reference",
+            "-f",
+            context.join("Dockerfile").to_str().unwrap(),
+            context.to_str().unwrap(),
+        ]
+        .map(str::to_owned),
+    );
+    let args: Vec<&str> = bud.iter().map(String::as_str).collect();
+    run_tool("buildah", &args);
+    let buildah_layout = dir.path().join("buildah-oci");
+    let mut push: Vec<String> = storage.to_vec();
+    push.extend([
+        "push".to_owned(),
+        "localhost/webserver:reference".to_owned(),
+        format!("oci:{}:reference", buildah_layout.display()),
+    ]);
+    let args: Vec<&str> = push.iter().map(String::as_str).collect();
+    run_tool("buildah", &args);
+
+    let ours = crate::support::umoci_unpack(reference(), "hardened", &dir.path().join("ours"));
+    let theirs =
+        crate::support::umoci_unpack(&buildah_layout, "reference", &dir.path().join("theirs"));
+    let (ours, _) = read_tree(&ours);
+    let (theirs, _) = read_tree(&theirs);
+    // What may differ, and why.
+    let allowed: BTreeMap<&str, &str> = BTreeMap::from([
+        (
+            "etc/hostname",
+            "buildah leaves its mount-point placeholder behind; sealcraft does not",
+        ),
+        (
+            "etc/hosts",
+            "buildah leaves its mount-point placeholder behind; sealcraft does not",
+        ),
+        (
+            "etc/resolv.conf",
+            "buildah leaves its mount-point placeholder behind; sealcraft does not",
+        ),
+        (
+            "var/cache/ldconfig/aux-cache",
+            "ldconfig records inode numbers and times",
+        ),
+        (
+            "etc/group-",
+            "useradd's backup file comes out differently under buildah's chroot isolation",
+        ),
+    ]);
+    let paths: BTreeSet<&String> = ours.keys().chain(theirs.keys()).collect();
+    let mut differences = Vec::new();
+    for path in paths {
+        if ours.get(path) != theirs.get(path) && !allowed.contains_key(path.as_str()) {
+            differences.push(format!(
+                "{path}: sealcraft {:?}, buildah {:?}",
+                ours.get(path),
+                theirs.get(path)
+            ));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "the filesystems differ:\n{}",
+        differences.join("\n")
+    );
+    assert!(
+        ours.len() > 3000,
+        "the comparison saw only {} paths",
+        ours.len()
+    );
+    for placeholder in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        assert!(
+            !ours.contains_key(placeholder),
+            "{placeholder} is a mount point sealcraft must leave out"
+        );
+    }
+    let (ours, theirs) = (
+        skopeo_config(reference(), "hardened"),
+        skopeo_config(&buildah_layout, "reference"),
+    );
+    for field in [
+        "User",
+        "Env",
+        "Entrypoint",
+        "ExposedPorts",
+        "WorkingDir",
+        "Cmd",
+    ] {
+        assert_eq!(
+            ours["config"][field], theirs["config"][field],
+            "config.{field}"
+        );
+    }
+}
+
+#[test]
+fn rebuilds_give_the_same_digest_and_a_change_stays_in_its_layer() {
+    let dockerfile = "FROM base\n\
+        COPY first.txt /data/first.txt\n\
+        COPY second.txt /data/second.txt\n\
+        RUN mkdir -p /out && cat /data/first.txt > /out/combined && echo done >> /out/combined\n\
+        USER 1000\n";
+    let context = write_context(&[
+        ("Dockerfile", dockerfile),
+        ("first.txt", "one\n"),
+        ("second.txt", "two\n"),
+    ]);
+    let stores = tempfile::tempdir().unwrap();
+    let outputs = tempfile::tempdir().unwrap();
+    let store = stores.path().join("store");
+    let first = build(context.path(), &outputs.path().join("a"), "v1", &store, &[]);
+    let again = build(
+        context.path(),
+        &outputs.path().join("b"),
+        "v1",
+        &store,
+        &["--no-cache"],
+    );
+    let elsewhere = build(
+        context.path(),
+        &outputs.path().join("c"),
+        "v1",
+        &stores.path().join("other"),
+        &[],
+    );
+    assert_eq!(
+        first["digest"], again["digest"],
+        "--no-cache must rebuild to the same digest"
+    );
+    assert_eq!(
+        first["digest"], elsewhere["digest"],
+        "a fresh store must build the same digest"
+    );
+    assert!(
+        again["report"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|step| step["cached"] == false)
+    );
+
+    fs::write(context.path().join("second.txt"), "changed\n").unwrap();
+    let changed = build(context.path(), &outputs.path().join("d"), "v1", &store, &[]);
+    assert_ne!(first["digest"], changed["digest"]);
+    let before = layer_digests(&outputs.path().join("a"));
+    let after = layer_digests(&outputs.path().join("d"));
+    assert_eq!(before.len(), 4);
+    assert_eq!(before[0], after[0], "the base layer");
+    assert_eq!(
+        before[1], after[1],
+        "the first COPY does not depend on second.txt"
+    );
+    assert_ne!(before[2], after[2], "the second COPY carries the change");
+    assert_eq!(
+        before[3], after[3],
+        "the RUN ran again and made the same layer"
+    );
+    let steps = changed["report"]["steps"].as_array().unwrap();
+    let cached: Vec<bool> = steps
+        .iter()
+        .map(|step| step["cached"].as_bool().unwrap())
+        .collect();
+    assert_eq!(cached, [true, false, false]);
+}
+
+#[test]
+fn run_steps_become_oci_changes() {
+    let dockerfile = "FROM base\n\
+        RUN rm /etc/motd \\\n\
+         && rm -rf /var/log/apt && mkdir /var/log/apt && touch /var/log/apt/new.log \\\n\
+         && chmod 600 /etc/issue \\\n\
+         && mv /usr/share/doc/bash /usr/share/doc/bash-renamed \\\n\
+         && echo linked > /linked-a && ln /linked-a /linked-b\n\
+        USER 1000\n";
+    let context = write_context(&[("Dockerfile", dockerfile)]);
+    let output = tempfile::tempdir().unwrap();
+    let layout = output.path().join("oci");
+    build(
+        context.path(),
+        &layout,
+        "v1",
+        shared_store(),
+        &["--compression", "none"],
+    );
+    // GNU tar, an independent reader, lists the last layer.
+    let last = layer_digests(&layout).pop().unwrap();
+    let listing = run_tool(
+        "tar",
+        &["-tvf", blob_path(&layout, &last).to_str().unwrap()],
+    );
+    let names: Vec<String> = listing
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .skip(5)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    for expected in [
+        "etc/.wh.motd",
+        "var/log/apt/.wh..wh..opq",
+        "var/log/apt/new.log",
+        "etc/issue",
+        "usr/share/doc/.wh.bash",
+        "usr/share/doc/bash-renamed/copyright",
+        "linked-a",
+        "linked-b link to linked-a",
+    ] {
+        assert!(
+            names.iter().any(|name| name == expected),
+            "{expected} missing from:\n{listing}"
+        );
+    }
+    let whiteouts: Vec<&String> = names.iter().filter(|name| name.contains(".wh.")).collect();
+    assert_eq!(whiteouts.len(), 3, "{whiteouts:?}");
+    let issue = listing
+        .lines()
+        .find(|line| line.ends_with(" etc/issue"))
+        .unwrap();
+    assert!(
+        issue.starts_with("-rw-------"),
+        "a chmod-only change is the whole file with its new mode: {issue}"
+    );
+    for placeholder in [
+        "etc/resolv.conf",
+        "etc/hosts",
+        "etc/hostname",
+        "proc/",
+        "dev/",
+        "sys/",
+    ] {
+        assert!(
+            !names.iter().any(|name| name == placeholder),
+            "{placeholder} is a mount point, not content"
+        );
+    }
+    // umoci applies the layer the way the runtime will see it.
+    let rootfs = crate::support::umoci_unpack(&layout, "v1", &output.path().join("bundle"));
+    assert!(!rootfs.join("etc/motd").exists());
+    let apt_logs: Vec<_> = fs::read_dir(rootfs.join("var/log/apt"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(apt_logs, ["new.log"]);
+    assert!(
+        !rootfs.join("usr/share/doc/bash").exists()
+            && rootfs.join("usr/share/doc/bash-renamed/copyright").exists()
+    );
+    let (tree, links) = read_tree(&rootfs);
+    assert_eq!(tree["etc/issue"].mode, 0o600);
+    assert!(
+        links.contains(&vec!["linked-a".to_owned(), "linked-b".to_owned()]),
+        "{links:?}"
+    );
+}
+
+#[test]
+fn secrets_and_build_arguments_reach_no_layer_history_or_process_argument() {
+    let secret = "secret-canary-7f3a9c1e5b";
+    let token = "token-canary-2d8e4b6a0c";
+    let dockerfile = "FROM base\n\
+        ARG TOKEN\n\
+        RUN --mount=type=secret,id=api,required sh -c 'sha256sum < /run/secrets/api | cut -c1-64 > /secret.sha256 && printf %s \"$TOKEN\" | sha256sum | cut -c1-64 > /token.sha256'\n\
+        USER 1000\n";
+    let context = write_context(&[("Dockerfile", dockerfile)]);
+    let secret_file = context.path().join("api.secret");
+    fs::write(&secret_file, secret).unwrap();
+    // The secret file is not part of the context's content: keep it out.
+    fs::write(context.path().join(".dockerignore"), "api.secret\n").unwrap();
+    let output = tempfile::tempdir().unwrap();
+    let layout = output.path().join("oci");
+    let store = output.path().join("store");
+    // Sample every process's arguments while the build runs.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for entry in fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(arguments) = fs::read(entry.path().join("cmdline")) {
+                        seen.push(String::from_utf8_lossy(&arguments).replace('\0', " "));
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            seen
+        })
+    };
+    // The secret by file, the build argument's value from the environment: neither is in any argv.
+    let secret_argument = format!("id=api,src={}", secret_file.display());
+    let base = base_mapping("base");
+    let output_name = format!("oci:{}:v1", layout.display());
+    let outcome = sealcraft(
+        &[
+            "build",
+            "--context",
+            context.path().to_str().unwrap(),
+            "--cache-dir",
+            store.to_str().unwrap(),
+            "--output",
+            &output_name,
+            "--base",
+            &base,
+            "--json",
+            "--quiet",
+            "--secret",
+            &secret_argument,
+            "--build-arg",
+            "TOKEN",
+        ],
+        &[("TOKEN", token)],
+    );
+    assert!(
+        outcome.status.success(),
+        "{}",
+        String::from_utf8_lossy(&outcome.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&outcome.stdout).unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let commands = sampler.join().unwrap();
+    assert!(
+        commands.iter().any(|command| command.contains("runc")),
+        "the sampler saw the build run"
+    );
+    // The step saw both.
+    let rootfs = crate::support::umoci_unpack(&layout, "v1", &output.path().join("bundle"));
+    let digest_of = |text: &str| hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    assert_eq!(
+        fs::read_to_string(rootfs.join("secret.sha256"))
+            .unwrap()
+            .trim(),
+        digest_of(secret)
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("token.sha256"))
+            .unwrap()
+            .trim(),
+        digest_of(token)
+    );
+    // Only this test builds with secrets: none of their in-memory copies may outlive the step.
+    let left_in_memory: Vec<_> = fs::read_dir("/dev/shm")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.file_name())
+                .filter(|name| name.to_string_lossy().starts_with("sealcraft-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        left_in_memory.is_empty(),
+        "secret copies left in /dev/shm: {left_in_memory:?}"
+    );
+    assert!(
+        !rootfs.join("run/secrets").exists(),
+        "the secret's mount point is not image content"
+    );
+    // And nothing kept them: not a blob (decompressed), not the store, not the history, not an argument.
+    let mut searched = 0;
+    for root in [&layout, &store] {
+        for path in walkdir(root) {
+            if !fs::symlink_metadata(&path).unwrap().is_file() {
+                continue;
+            }
+            let mut bytes = fs::read(&path).unwrap();
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                let mut plain = Vec::new();
+                flate2::read::GzDecoder::new(bytes.as_slice())
+                    .read_to_end(&mut plain)
+                    .unwrap();
+                bytes = plain;
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                !text.contains(secret) && !text.contains(token),
+                "{} holds a canary",
+                path.display()
+            );
+            searched += 1;
+        }
+    }
+    assert!(searched > 10, "only {searched} files searched");
+    let history = serde_json::to_string(&skopeo_config(&layout, "v1")["history"]).unwrap();
+    assert!(history.contains("--mount=type=secret,id=api"), "{history}");
+    assert!(!result.to_string().contains(token) && !result.to_string().contains(secret));
+    for command in commands {
+        assert!(
+            !command.contains(secret) && !command.contains(token),
+            "a process argument holds a canary: {command}"
+        );
+    }
+}
+
+#[test]
+fn native_hardening_of_the_reference_runtime_keeps_what_runs_and_tells_the_truth() {
+    // The build store is shared with the reference build, whose runtime stage this reuses.
+    let _ = reference();
+    let dir = tempfile::tempdir().unwrap();
+    let (base_layout, digest) = debian_base();
+    let example = workspace_root().join("examples/webserver");
+    let config = fs::read_to_string(example.join("sealcraft.toml")).unwrap();
+    let placeholder = "oci:../../out/base:bookworm@BASE_DIGEST";
+    assert!(
+        config.contains(placeholder),
+        "examples/webserver/sealcraft.toml lost the placeholder this test fills in"
+    );
+    let config = config
+        .replace(
+            placeholder,
+            &format!("oci:{}:bookworm@{digest}", base_layout.display()),
+        )
+        .replace(
+            "dockerfile = \"Dockerfile\"",
+            &format!(
+                "dockerfile = \"{}\"\ncache_dir = \"{}\"",
+                example.join("Dockerfile").display(),
+                shared_store().display()
+            ),
+        )
+        .replace(
+            "dir = \"../../out\"",
+            &format!("dir = \"{}\"", dir.path().join("out").display()),
+        );
+    let config_path = dir.path().join("sealcraft.toml");
+    fs::write(&config_path, config).unwrap();
+    let summary = sealcraft_ok(&["run", "--config", config_path.to_str().unwrap(), "--json"]);
+    let run_dir = PathBuf::from(summary["run_dirs"][0].as_str().unwrap());
+    let tag = "1.0.0-amd64";
+    let events = fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
+    let harden: serde_json::Value = events
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|event| event["stage"] == "harden" && event["event"] == "completed")
+        .expect("a harden stage ran");
+    let removed: BTreeSet<String> = harden["fields"]["packages_removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().unwrap().to_owned())
+        .collect();
+    for expected in ["apt", "dpkg", "libapt-pkg6.0"] {
+        assert!(
+            removed.contains(expected),
+            "{expected} not removed: {removed:?}"
+        );
+    }
+    assert!(harden["fields"]["libraries_pruned"].as_u64().unwrap() > 0);
+
+    let bundle = dir.path().join("bundle");
+    let response = serve_under_runc(&run_dir.join("oci"), tag, &bundle, 10001);
+    assert!(
+        response.contains("hello from sealcraft (uid 10001)"),
+        "{response}"
+    );
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(package_manager_binaries(&rootfs), Vec::<String>::new());
+    let (checked, missing) = unresolved_elf(&rootfs);
+    assert!(checked > 100, "only {checked} ELF objects checked");
+    assert!(
+        missing.is_empty(),
+        "the loader cannot resolve:\n{}",
+        missing.join("\n")
+    );
+    let packages = dpkg_packages(&rootfs);
+    let listed_removed: Vec<&String> = packages.intersection(&removed).collect();
+    assert!(
+        listed_removed.is_empty(),
+        "dpkg still lists removed packages: {listed_removed:?}"
+    );
+    assert!(!rootfs.join("usr/share/man").exists() && !rootfs.join("var/lib/apt").exists());
+    // The SBOM of the hardened image lists exactly the packages that remain.
+    let sbom_path = fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().ends_with("cyclonedx.json"))
+        .unwrap();
+    let sbom: serde_json::Value = serde_json::from_slice(&fs::read(sbom_path).unwrap()).unwrap();
+    let in_sbom: BTreeSet<String> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|component| {
+            component["purl"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("pkg:deb/")
+        })
+        .map(|component| component["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(in_sbom, packages);
+    let inspected: serde_json::Value = serde_json::from_str(&run_tool(
+        "skopeo",
+        &[
+            "inspect",
+            &format!("oci:{}:{tag}", run_dir.join("oci").display()),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        inspected["Layers"].as_array().unwrap().len(),
+        1,
+        "the image is squashed after hardening"
+    );
+}
+
+#[test]
+fn crun_and_network_isolation_work_for_run_steps() {
+    let dockerfile = "FROM base\n\
+        RUN id -u > /built-by && test -w /tmp\n\
+        RUN --network=none sh -c 'ls /sys/class/net > /interfaces'\n\
+        USER 1000\n";
+    let context = write_context(&[("Dockerfile", dockerfile)]);
+    let output = tempfile::tempdir().unwrap();
+    let layout = output.path().join("oci");
+    build(
+        context.path(),
+        &layout,
+        "v1",
+        shared_store(),
+        &["--runtime", "crun", "--no-cache"],
+    );
+    let rootfs = crate::support::umoci_unpack(&layout, "v1", &output.path().join("bundle"));
+    assert_eq!(
+        fs::read_to_string(rootfs.join("built-by")).unwrap().trim(),
+        "0"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("interfaces"))
+            .unwrap()
+            .trim(),
+        "lo"
+    );
+}
+
+#[test]
+fn dockerfile_errors_name_the_line_and_leave_no_image() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "FROM base\nFROBNICATE all\n",
+            &[],
+            "Dockerfile:2: unknown instruction FROBNICATE",
+        ),
+        (
+            "FROM base\nRUN echo before && exit 3\nUSER 1000\n",
+            &[],
+            "exit code 3",
+        ),
+        (
+            "FROM base\nCOPY missing.txt /\n",
+            &[],
+            "missing.txt: not found in the build context",
+        ),
+        ("FROM base\nUSER root\n", &[], "non-root"),
+        (
+            "FROM base AS one\n",
+            &["--target", "two"],
+            "no stage named \"two\"",
+        ),
+        (
+            "FROM base\nRUN --mount=type=secret,id=absent,required true\nUSER 1000\n",
+            &[],
+            "the secret \"absent\" is required",
+        ),
+    ];
+    let (base_layout, _) = debian_base();
+    for (dockerfile, extra, expected) in cases {
+        let context = write_context(&[("Dockerfile", dockerfile)]);
+        let output = context.path().join("never-made");
+        let base = base_mapping("base");
+        let output_name = format!("oci:{}:v1", output.display());
+        let mut args = vec![
+            "build",
+            "--context",
+            context.path().to_str().unwrap(),
+            "--cache-dir",
+            shared_store().to_str().unwrap(),
+            "--output",
+            &output_name,
+            "--base",
+            &base,
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let result = sealcraft(&args, &[]);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(2), "{dockerfile:?}: {stderr}");
+        assert!(stderr.contains(expected), "{dockerfile:?}: {stderr}");
+        assert!(
+            !output.exists(),
+            "{dockerfile:?} left an output layout behind"
+        );
+    }
+    // The RUN failure shows the step's own output.
+    let context = write_context(&[(
+        "Dockerfile",
+        "FROM base\nRUN echo the-step-said-this && false\n",
+    )]);
+    let base = base_mapping("base");
+    let output_name = format!("oci:{}:v1", context.path().join("out").display());
+    let result = sealcraft(
+        &[
+            "build",
+            "--context",
+            context.path().to_str().unwrap(),
+            "--cache-dir",
+            shared_store().to_str().unwrap(),
+            "--output",
+            &output_name,
+            "--base",
+            &base,
+            "--quiet",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("Dockerfile:2") && stderr.contains("| the-step-said-this"),
+        "{stderr}"
+    );
+    // Unpinned bases are refused when pins are required.
+    let unpinned = format!("base=oci:{}:bookworm", base_layout.display());
+    let result = sealcraft(
+        &[
+            "build",
+            "--context",
+            context.path().to_str().unwrap(),
+            "--cache-dir",
+            shared_store().to_str().unwrap(),
+            "--output",
+            &output_name,
+            "--base",
+            &unpinned,
+            "--require-pinned",
+            "--quiet",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(
+        stderr.contains("Dockerfile:1") && stderr.contains("is not pinned"),
+        "{stderr}"
+    );
+}
