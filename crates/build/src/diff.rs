@@ -231,3 +231,164 @@ fn normalise(entries: &[DiffEntry], clamp: Option<i64>) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::OverlayMount;
+    use sealcraft_oci::layer::{Compression, LayerLimits, read_layer};
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Every entry of a layer blob: path (with whiteout markers), kind and mode.
+    fn entries(
+        layout: &Layout,
+        layer: &WrittenLayer,
+    ) -> Vec<(String, EntryKind, u32, BTreeMap<String, Vec<u8>>, i64)> {
+        let mut found = Vec::new();
+        read_layer(
+            layout.open_blob(&layer.descriptor).unwrap(),
+            "test",
+            &LayerLimits::default(),
+            |entry, _| {
+                let meta = entry.meta;
+                found.push((
+                    meta.display_path(),
+                    meta.kind.clone(),
+                    meta.mode,
+                    meta.xattrs.clone(),
+                    meta.mtime,
+                ));
+                Ok(())
+            },
+        )
+        .unwrap();
+        found
+    }
+
+    fn changes_through(mount_with_fsconfig: bool) {
+        assert!(
+            rustix::process::geteuid().is_root(),
+            "overlay mounts need root (the test suite runs as root)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let [lower, upper, work, merged, empty] = ["lower", "upper", "work", "merged", "empty"]
+            .map(|name| {
+                let path = dir.path().join(name);
+                fs::create_dir(&path).unwrap();
+                path
+            });
+        fs::create_dir_all(lower.join("etc")).unwrap();
+        fs::write(lower.join("etc/motd"), "welcome").unwrap();
+        fs::write(lower.join("etc/issue"), "issue").unwrap();
+        fs::create_dir_all(lower.join("var/log/apt")).unwrap();
+        fs::write(lower.join("var/log/apt/old.log"), "old").unwrap();
+        fs::create_dir_all(lower.join("doc/bash")).unwrap();
+        fs::write(lower.join("doc/bash/README"), "bash").unwrap();
+        let lowers = [lower.clone()];
+        let mount = if mount_with_fsconfig {
+            OverlayMount::mount(&lowers, Some((&upper, &work)), &merged, &empty).unwrap()
+        } else {
+            crate::overlay::mount_legacy_for_tests(&lowers, (&upper, &work), &merged).unwrap()
+        };
+        let root = mount.path();
+        fs::remove_file(root.join("etc/motd")).unwrap();
+        fs::set_permissions(root.join("etc/issue"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::remove_dir_all(root.join("var/log/apt")).unwrap();
+        fs::create_dir(root.join("var/log/apt")).unwrap();
+        fs::write(root.join("var/log/apt/new.log"), "new").unwrap();
+        // A lower directory cannot be renamed with redirect_dir off: the way `mv` copes.
+        assert!(fs::rename(root.join("doc/bash"), root.join("doc/bash2")).is_err());
+        fs::create_dir(root.join("doc/bash2")).unwrap();
+        fs::copy(root.join("doc/bash/README"), root.join("doc/bash2/README")).unwrap();
+        fs::remove_dir_all(root.join("doc/bash")).unwrap();
+        fs::write(root.join("a"), "linked").unwrap();
+        fs::hard_link(root.join("a"), root.join("b")).unwrap();
+        rustix::fs::lsetxattr(
+            root.join("a"),
+            "user.kept",
+            b"yes",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        mount.unmount().unwrap();
+
+        let layout = Layout::open_or_create(dir.path().join("layout")).unwrap();
+        let options = LayerOptions {
+            clamp_mtime: Some(1_000),
+            compression: Compression::None,
+            keep_devices: true,
+        };
+        let layer = commit_upper(&layout, &upper, &options)
+            .unwrap()
+            .layer
+            .expect("the step changed files");
+        let listed = entries(&layout, &layer);
+        let find = |path: &str| {
+            listed
+                .iter()
+                .find(|entry| entry.0 == path)
+                .unwrap_or_else(|| panic!("{path} not in {listed:?}"))
+        };
+        assert_eq!(find("etc/motd").1, EntryKind::Whiteout);
+        assert_eq!(find("doc/bash").1, EntryKind::Whiteout);
+        assert!(
+            listed
+                .iter()
+                .any(|entry| entry.0 == "var/log/apt" && entry.1 == EntryKind::OpaqueWhiteout),
+            "the recreated directory hides the old one: {listed:?}"
+        );
+        assert_eq!(
+            find("etc/issue").2,
+            0o600,
+            "a chmod-only change copies the whole file up"
+        );
+        assert_eq!(find("b").1, EntryKind::HardLink(PathBuf::from("a")));
+        assert_eq!(
+            find("a").3.get("user.kept").map(Vec::as_slice),
+            Some(&b"yes"[..])
+        );
+        for entry in &listed {
+            assert!(
+                entry
+                    .3
+                    .keys()
+                    .all(|name| !name.starts_with("trusted.overlay.")),
+                "{entry:?}"
+            );
+            assert!(entry.4 <= 1_000, "mtimes are clamped: {entry:?}");
+        }
+        assert_eq!(
+            listed
+                .iter()
+                .filter(|entry| entry.1 == EntryKind::Whiteout)
+                .count(),
+            2
+        );
+        // The upper directory, kept as the layer's directory, now matches the blob's times.
+        assert!(
+            fs::symlink_metadata(upper.join("var/log/apt/new.log"))
+                .unwrap()
+                .mtime()
+                <= 1_000
+        );
+        // Nothing changed: no layer.
+        let untouched = dir.path().join("untouched");
+        fs::create_dir(&untouched).unwrap();
+        assert!(
+            commit_upper(&layout, &untouched, &options)
+                .unwrap()
+                .layer
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn overlay_changes_become_oci_layer_entries() {
+        changes_through(true);
+    }
+
+    #[test]
+    fn the_classic_mount_options_give_the_same_diff() {
+        changes_through(false);
+    }
+}

@@ -181,6 +181,21 @@ fn mount_with_options(
     Ok(())
 }
 
+/// Mounts with the classic option string, as kernels without `lowerdir+` get it.
+#[cfg(test)]
+pub(crate) fn mount_legacy_for_tests(
+    lowers: &[PathBuf],
+    upper: (&Path, &Path),
+    target: &Path,
+) -> io::Result<OverlayMount> {
+    let lowers: Vec<&Path> = lowers.iter().map(PathBuf::as_path).collect();
+    mount_with_options(&lowers, Some(upper), target)?;
+    Ok(OverlayMount {
+        target: target.to_path_buf(),
+        mounted: true,
+    })
+}
+
 /// Lazily unmounts every mount below `root` left by a build that was killed.
 pub(crate) fn sweep_stale_mounts(root: &Path) -> io::Result<usize> {
     let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {

@@ -681,6 +681,9 @@ impl PackageDb {
                             .collect::<Result<Vec<_>, _>>()
                     })
                     .map_err(fail)?;
+                // Index tables reference Packages: their rows go first.
+                let mut tables = tables;
+                tables.sort_by_key(|table| table == "Packages");
                 for table in tables {
                     let has_hnum = connection
                         .prepare(&format!(
@@ -989,7 +992,7 @@ Package: old\nStatus: deinstall ok config-files\nVersion: 1\n";
         connection
             .execute_batch(
                 "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
-                 CREATE TABLE Name (key TEXT NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL);
+                 CREATE TABLE Name (key TEXT NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL, FOREIGN KEY (hnum) REFERENCES Packages(hnum));
                  CREATE TABLE Config (key TEXT, value TEXT);",
             )
             .unwrap();

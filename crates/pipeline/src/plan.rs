@@ -1416,4 +1416,109 @@ mod tests {
         assert_eq!(line, 11, "{message}");
         assert!(message.contains("does not exist"), "{message}");
     }
+
+    /// A project with a Dockerfile in a temporary directory; `build` is the rest of `[build]`.
+    fn dockerfile_project(
+        dockerfile: &str,
+        build: &str,
+        extra: &str,
+    ) -> (tempfile::TempDir, Result<Plan>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+        let text = format!(
+            "[project]\nname = \"app\"\nversion = \"1.0\"\nregistry = \"registry.example.com/team\"\narchitectures = [\"amd64\"]\n\n[build]\ndockerfile = \"Dockerfile\"\n{build}\n{extra}"
+        );
+        let path = dir.path().join("sealcraft.toml");
+        let plan = Plan::parse(&text, &path, &PlanInputs::default());
+        (dir, plan)
+    }
+
+    #[test]
+    fn a_dockerfile_build_is_pinned_through_its_base_mappings() {
+        let dockerfile = "ARG BASE=debian:bookworm\nFROM ${BASE} AS builder\nFROM scratch\nCOPY --from=builder /x /x\n";
+        let mapping =
+            format!("[build.bases]\n\"debian:bookworm\" = \"oci:base:bookworm@{DIGEST}\"\n");
+        let (_, plan) = dockerfile_project(dockerfile, "", &mapping);
+        let plan = plan.unwrap();
+        let BuildSource::Dockerfile(build) = &plan.source else {
+            panic!("a Dockerfile plan expected");
+        };
+        assert!(build.require_pinned);
+        let mapped = &build.bases["debian:bookworm"];
+        assert!(
+            mapped.starts_with("oci:/") && mapped.ends_with(&format!("base:bookworm@{DIGEST}")),
+            "{mapped}"
+        );
+        assert!(build.digest.starts_with("sha256:"));
+        assert!(plan.summary().dockerfile.is_some() && plan.summary().base_image.is_none());
+        // Without the mapping the FROM is not pinned: refused at its line, before anything runs.
+        let (_, plan) = dockerfile_project(dockerfile, "", "");
+        match plan.unwrap_err() {
+            Error::Build(sealcraft_build::Error::At { line, source, .. }) => {
+                assert_eq!(line, 2);
+                assert!(
+                    matches!(*source, sealcraft_build::Error::NotPinned { .. }),
+                    "{source}"
+                );
+            }
+            other => panic!("unexpected {other}"),
+        }
+        // Unless pins are explicitly not required.
+        let (_, plan) = dockerfile_project(dockerfile, "require_pinned = false", "");
+        assert!(plan.is_ok());
+        // A broken Dockerfile is refused with its own line.
+        let (_, plan) = dockerfile_project("FROM scratch\nBOGUS x\n", "", "");
+        assert!(matches!(
+            plan.unwrap_err(),
+            Error::Build(sealcraft_build::Error::Dockerfile { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn dockerfile_and_assembly_settings_do_not_mix() {
+        let dockerfile = format!("FROM debian@{DIGEST}\n");
+        let config_error = |plan: Result<Plan>| match plan.unwrap_err() {
+            Error::Config {
+                line, key, message, ..
+            } => (line, format!("{key}: {message}")),
+            other => panic!("unexpected {other}"),
+        };
+        let (_, plan) = dockerfile_project(
+            &dockerfile,
+            "",
+            &format!("[base]\nimage = \"oci:base:x@{DIGEST}\"\n"),
+        );
+        let (line, message) = config_error(plan);
+        assert_eq!(line, 10, "{message}");
+        assert!(
+            message.starts_with("base: [base] is for native assembly"),
+            "{message}"
+        );
+        let (_, plan) = dockerfile_project(&dockerfile, "network = \"bridge\"", "");
+        assert!(config_error(plan).1.starts_with("build.network"));
+        let (_, plan) = dockerfile_project(&dockerfile, "runtime = \"youki\"", "");
+        assert!(config_error(plan).1.starts_with("build.runtime"));
+        let (_, plan) = dockerfile_project(
+            &dockerfile,
+            "[[build.secrets]]\nid = \"npm\"\nsource = \"s3cr3t\"",
+            "",
+        );
+        assert!(config_error(plan).1.starts_with("build.secrets.source"));
+        // Dockerfile settings without a Dockerfile.
+        let text = format!(
+            "{}\n[build]\ncontext = \".\"\n",
+            config("1.0", "[\"amd64\"]", &format!("oci:base:bookworm@{DIGEST}"))
+        );
+        let (line, message) = error_of(&text);
+        assert_eq!(line, 11, "{message}");
+        assert!(
+            message.contains("only applies to Dockerfile builds"),
+            "{message}"
+        );
+        // Neither a base nor a Dockerfile.
+        let (_, message) = error_of(
+            "[project]\nname = \"x\"\nversion = \"1\"\nregistry = \"r.example.com/t\"\narchitectures = [\"amd64\"]\n",
+        );
+        assert!(message.contains("a Dockerfile"), "{message}");
+    }
 }

@@ -6,6 +6,7 @@ mod canary;
 mod client;
 mod dockerfile;
 mod errors;
+mod harden;
 mod import;
 mod provenance;
 mod publish;
