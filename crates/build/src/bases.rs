@@ -84,12 +84,17 @@ fn resolve(
             name: source.to_owned(),
         });
     }
-    let named = match ImageName::parse(name) {
+    // One-word names (`debian:bookworm`) are registry references on Docker Hub.
+    let parsed = match ImageName::parse(name) {
+        Ok(parsed) => parsed,
+        Err(_) => ImageName::Registry(sealcraft_oci::reference::Reference::parse(name)?),
+    };
+    let named = match parsed {
         // A relative layout path means what it means on the command line: from the working directory.
-        Ok(ImageName::Layout { path, tag }) => {
+        ImageName::Layout { path, tag } => {
             from_layout(source, &path, tag.as_deref(), pinned.as_ref(), store)?
         }
-        Ok(ImageName::Registry(reference)) => {
+        ImageName::Registry(reference) => {
             let registry = registry.ok_or_else(|| Error::NoRegistry {
                 name: source.to_owned(),
             })?;
@@ -102,28 +107,13 @@ fn resolve(
                 registry,
             )?
         }
-        Ok(other) => {
+        other => {
             return Err(Error::BaseUnusable {
                 name: source.to_owned(),
                 reason: format!(
                     "{other} cannot be a base; import it first with `sealcraft image import` and name the layout oci:DIR:TAG@DIGEST"
                 ),
             });
-        }
-        // One-word names (`debian:bookworm`) are registry references on Docker Hub.
-        Err(_) => {
-            let reference = sealcraft_oci::reference::Reference::parse(name)?;
-            let registry = registry.ok_or_else(|| Error::NoRegistry {
-                name: source.to_owned(),
-            })?;
-            from_registry(
-                source,
-                &reference,
-                pinned.as_ref(),
-                architecture,
-                store,
-                registry,
-            )?
         }
     };
     let image = Image::load_descriptor(&store.blobs, named.clone(), Some(architecture))?;

@@ -8,14 +8,16 @@
 //!   steps/<hex>   the result of a step, by cache key
 //!   compressed/   compressed copies of built layers, by diff ID and algorithm
 //!   mounts/<hex>  RUN --mount=type=cache directories
-//!   work/<id>/    one build's scratch space (mount points, uppers, bundles)
+//!   work/<id>/    one build's scratch space (mount points, uppers, bundles,
+//!                 temporary files), with its lock in work/<id>.lock
 //!   empty/        an empty lower layer
 //! ```
 //!
-//! Everything is written under a temporary name and renamed into place, so
-//! a build killed half-way never leaves an entry that looks complete. A
-//! build holds a lock on its work directory; the next build to open the
-//! store unmounts and removes work directories nobody holds.
+//! Everything is written under a temporary name in the build's work
+//! directory and renamed into place, so a build killed half-way never leaves
+//! an entry that looks complete. A build locks `work/<id>.lock` before it
+//! creates `work/<id>`; the next build to open the store unmounts and
+//! removes work directories whose lock nobody holds.
 
 use std::fs;
 use std::io;
@@ -46,17 +48,19 @@ pub(crate) struct StepRecord {
     pub(crate) layer: Option<LayerRef>,
 }
 
-/// The store.
+/// The store, with this build's work directory.
 #[derive(Debug)]
 pub(crate) struct Store {
     root: PathBuf,
     pub(crate) blobs: Layout,
+    work: WorkDir,
 }
 
 /// One build's work directory, locked while the build runs.
 #[derive(Debug)]
 pub(crate) struct WorkDir {
     path: PathBuf,
+    lock_path: PathBuf,
     _lock: OwnedFd,
     counter: std::cell::Cell<u64>,
 }
@@ -80,6 +84,8 @@ impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = sweep_stale_mounts(&self.path);
         let _ = fs::remove_dir_all(&self.path);
+        // Removed while still held, so no other build can take it for a live directory.
+        let _ = fs::remove_file(&self.lock_path);
     }
 }
 
@@ -104,55 +110,25 @@ fn try_lock(path: &Path) -> io::Result<Option<OwnedFd>> {
 }
 
 impl Store {
-    /// Opens (creating) the store at `root` and cleans up after killed builds.
+    /// Opens (creating) the store at `root`, cleans up after killed builds,
+    /// and claims a work directory for this build.
     pub(crate) fn open(root: &Path) -> io::Result<Self> {
-        for sub in [
-            "layers",
-            "steps",
-            "compressed",
-            "mounts",
-            "work",
-            "empty",
-            "tmp",
-        ] {
+        for sub in ["layers", "steps", "compressed", "mounts", "work", "empty"] {
             fs::create_dir_all(root.join(sub))?;
         }
         fs::set_permissions(root.join("work"), fs::Permissions::from_mode(0o700))?;
+        remove_abandoned_work(&root.join("work"))?;
         let blobs = Layout::open_or_create(root.join("blobs")).map_err(io::Error::other)?;
-        let store = Self {
+        Ok(Self {
             root: root.to_path_buf(),
             blobs,
-        };
-        store.remove_abandoned_work()?;
-        Ok(store)
-    }
-
-    fn remove_abandoned_work(&self) -> io::Result<()> {
-        for entry in fs::read_dir(self.root.join("work"))? {
-            let path = entry?.path();
-            if let Some(_lock) = try_lock(&path.join(".lock"))? {
-                sweep_stale_mounts(&path)?;
-                fs::remove_dir_all(&path)?;
-            }
-        }
-        let _ = fs::remove_dir_all(self.root.join("tmp"));
-        fs::create_dir_all(self.root.join("tmp"))
-    }
-
-    /// A locked work directory for one build.
-    pub(crate) fn work_dir(&self) -> io::Result<WorkDir> {
-        let path =
-            self.root
-                .join("work")
-                .join(format!("{}-{}", std::process::id(), unique_suffix()));
-        fs::create_dir(&path)?;
-        let lock = try_lock(&path.join(".lock"))?
-            .ok_or_else(|| io::Error::other("a fresh work directory is already locked"))?;
-        Ok(WorkDir {
-            path,
-            _lock: lock,
-            counter: std::cell::Cell::new(0),
+            work: claim_work_dir(&root.join("work"))?,
         })
+    }
+
+    /// This build's work directory.
+    pub(crate) fn work(&self) -> &WorkDir {
+        &self.work
     }
 
     /// An empty directory, the bottom of stacks that have no layers.
@@ -160,11 +136,11 @@ impl Store {
         self.root.join("empty")
     }
 
-    /// A temporary path in the store's filesystem (for renames into place).
+    /// A temporary path in this build's work directory (for renames into place).
     fn temporary(&self, what: &str) -> PathBuf {
-        self.root
-            .join("tmp")
-            .join(format!("{what}-{}-{}", std::process::id(), unique_suffix()))
+        let next = self.work.counter.get() + 1;
+        self.work.counter.set(next);
+        self.work.path.join(format!("tmp-{what}-{next}"))
     }
 
     /// The directory of `layer` in overlay form, unpacked from its blob once.
@@ -289,10 +265,81 @@ impl Store {
     }
 }
 
+/// Removes the work directories (and lock files) of builds that are gone.
+fn remove_abandoned_work(work: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(work)? {
+        let path = entry?.path();
+        if path
+            .extension()
+            .is_some_and(|extension| extension == "lock")
+        {
+            continue;
+        }
+        let lock_path = path.with_extension("lock");
+        if let Some(_lock) = try_lock(&lock_path)? {
+            sweep_stale_mounts(&path)?;
+            if path.is_dir() {
+                fs::remove_dir_all(&path)?;
+            }
+            fs::remove_file(&lock_path)?;
+        }
+    }
+    Ok(())
+}
+
+/// A new work directory, locked before it exists so no sweep can take it.
+fn claim_work_dir(work: &Path) -> io::Result<WorkDir> {
+    let name = format!("{}-{}", std::process::id(), unique_suffix());
+    let lock_path = work.join(format!("{name}.lock"));
+    let lock = try_lock(&lock_path)?
+        .ok_or_else(|| io::Error::other("a fresh work directory is already locked"))?;
+    let path = work.join(name);
+    fs::create_dir(&path)?;
+    Ok(WorkDir {
+        path,
+        lock_path,
+        _lock: lock,
+        counter: std::cell::Cell::new(0),
+    })
+}
+
 fn unique_suffix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_nanos())
         .unwrap_or_default();
     format!("{nanos:x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_work_directories_survive_other_builds_and_abandoned_ones_do_not() {
+        let root = tempfile::tempdir().unwrap();
+        let first = Store::open(root.path()).unwrap();
+        let first_dir = first.work().path().to_path_buf();
+        let scratch = first.work().fresh("upper").unwrap();
+        fs::write(scratch.join("file"), "in use").unwrap();
+        // What a killed build leaves: a directory whose lock nobody holds.
+        let abandoned = root.path().join("work/999999-dead");
+        fs::create_dir_all(abandoned.join("upper")).unwrap();
+        fs::write(abandoned.with_extension("lock"), "").unwrap();
+        let second = Store::open(root.path()).unwrap();
+        assert!(
+            scratch.join("file").exists(),
+            "a live build's work directory was swept"
+        );
+        assert!(!abandoned.exists() && !abandoned.with_extension("lock").exists());
+        assert_ne!(first_dir, second.work().path());
+        drop(first);
+        assert!(!first_dir.exists() && !first_dir.with_extension("lock").exists());
+        let left: Vec<_> = fs::read_dir(root.path().join("work")).unwrap().collect();
+        assert_eq!(
+            left.len(),
+            2,
+            "only the second build's directory and lock remain"
+        );
+    }
 }

@@ -16,11 +16,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, CWD, Timespec, Timestamps};
 use sha2::{Digest as _, Sha256};
 
 use crate::ignore::{self, IgnoreRules, Pattern};
-use crate::rootfs::{self, NewDir, Root};
+use crate::rootfs::{self, NewDir, Root, set_mtime};
 
 /// What one entry of a source tree is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -477,23 +476,6 @@ pub(crate) fn apply(
         set_mtime(&path, mtime).map_err(|error| format!("{}: {error}", path.display()))?;
     }
     Ok(written)
-}
-
-fn set_mtime(path: &Path, mtime: i64) -> io::Result<()> {
-    let time = Timespec {
-        tv_sec: mtime,
-        tv_nsec: 0,
-    };
-    rustix::fs::utimensat(
-        CWD,
-        path,
-        &Timestamps {
-            last_access: time,
-            last_modification: time,
-        },
-        AtFlags::SYMLINK_NOFOLLOW,
-    )?;
-    Ok(())
 }
 
 fn write_entry(

@@ -18,7 +18,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, CWD, Timespec, Timestamps};
 use sealcraft_oci::image::{LayerOptions, WrittenLayer, write_layer};
 use sealcraft_oci::layer::{EntryKind, EntryMeta};
 use sealcraft_oci::layout::Layout;
@@ -214,19 +213,7 @@ fn normalise(entries: &[DiffEntry], clamp: Option<i64>) -> io::Result<()> {
         if let Some(clamp) = clamp
             && entry.meta.mtime > clamp
         {
-            let time = Timespec {
-                tv_sec: clamp,
-                tv_nsec: 0,
-            };
-            rustix::fs::utimensat(
-                CWD,
-                &entry.host,
-                &Timestamps {
-                    last_access: time,
-                    last_modification: time,
-                },
-                AtFlags::SYMLINK_NOFOLLOW,
-            )?;
+            crate::rootfs::set_mtime(&entry.host, clamp)?;
         }
     }
     Ok(())
@@ -239,25 +226,15 @@ mod tests {
     use sealcraft_oci::layer::{Compression, LayerLimits, read_layer};
     use std::os::unix::fs::PermissionsExt;
 
-    /// Every entry of a layer blob: path (with whiteout markers), kind and mode.
-    fn entries(
-        layout: &Layout,
-        layer: &WrittenLayer,
-    ) -> Vec<(String, EntryKind, u32, BTreeMap<String, Vec<u8>>, i64)> {
+    /// Every entry of a layer blob.
+    fn entries(layout: &Layout, layer: &WrittenLayer) -> Vec<EntryMeta> {
         let mut found = Vec::new();
         read_layer(
             layout.open_blob(&layer.descriptor).unwrap(),
             "test",
             &LayerLimits::default(),
             |entry, _| {
-                let meta = entry.meta;
-                found.push((
-                    meta.display_path(),
-                    meta.kind.clone(),
-                    meta.mode,
-                    meta.xattrs.clone(),
-                    meta.mtime,
-                ));
+                found.push(entry.meta.clone());
                 Ok(())
             },
         )
@@ -326,41 +303,42 @@ mod tests {
         let find = |path: &str| {
             listed
                 .iter()
-                .find(|entry| entry.0 == path)
+                .find(|entry| entry.display_path() == path)
                 .unwrap_or_else(|| panic!("{path} not in {listed:?}"))
         };
-        assert_eq!(find("etc/motd").1, EntryKind::Whiteout);
-        assert_eq!(find("doc/bash").1, EntryKind::Whiteout);
+        assert_eq!(find("etc/motd").kind, EntryKind::Whiteout);
+        assert_eq!(find("doc/bash").kind, EntryKind::Whiteout);
         assert!(
             listed
                 .iter()
-                .any(|entry| entry.0 == "var/log/apt" && entry.1 == EntryKind::OpaqueWhiteout),
+                .any(|entry| entry.display_path() == "var/log/apt"
+                    && entry.kind == EntryKind::OpaqueWhiteout),
             "the recreated directory hides the old one: {listed:?}"
         );
         assert_eq!(
-            find("etc/issue").2,
+            find("etc/issue").mode,
             0o600,
             "a chmod-only change copies the whole file up"
         );
-        assert_eq!(find("b").1, EntryKind::HardLink(PathBuf::from("a")));
+        assert_eq!(find("b").kind, EntryKind::HardLink(PathBuf::from("a")));
         assert_eq!(
-            find("a").3.get("user.kept").map(Vec::as_slice),
+            find("a").xattrs.get("user.kept").map(Vec::as_slice),
             Some(&b"yes"[..])
         );
         for entry in &listed {
             assert!(
                 entry
-                    .3
+                    .xattrs
                     .keys()
                     .all(|name| !name.starts_with("trusted.overlay.")),
                 "{entry:?}"
             );
-            assert!(entry.4 <= 1_000, "mtimes are clamped: {entry:?}");
+            assert!(entry.mtime <= 1_000, "mtimes are clamped: {entry:?}");
         }
         assert_eq!(
             listed
                 .iter()
-                .filter(|entry| entry.1 == EntryKind::Whiteout)
+                .filter(|entry| entry.kind == EntryKind::Whiteout)
                 .count(),
             2
         );

@@ -36,7 +36,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::bases::{self, BaseImage, ResolvedBase};
-use crate::cache::{LayerRef, StepRecord, Store, WorkDir};
+use crate::cache::{LayerRef, StepRecord, Store};
 use crate::copy::{self, Chmod, Ownership};
 use crate::dockerfile::{self, Command, CopySource, Dockerfile, Form, Instruction, Network};
 use crate::frontend::Frontend;
@@ -321,7 +321,6 @@ struct Builder<'a> {
     spec: &'a BuildSpec<'a>,
     environment: &'a BuildEnvironment<'a>,
     store: Store,
-    work: WorkDir,
     runtime: Option<Runtime>,
     context: Root,
     ignore: IgnoreRules,
@@ -346,10 +345,6 @@ pub fn build(
 ) -> Result<BuildReport> {
     let store = Store::open(&environment.store)
         .map_err(Error::store("opening the build store", &environment.store))?;
-    let work = store.work_dir().map_err(Error::store(
-        "creating a work directory in",
-        &environment.store,
-    ))?;
     let context = Root::open(&spec.context).map_err(|source| Error::Host {
         path: spec.context.clone(),
         source,
@@ -368,7 +363,6 @@ pub fn build(
         spec,
         environment,
         store,
-        work,
         runtime: None,
         context,
         ignore,
@@ -646,17 +640,10 @@ impl Builder<'_> {
                 }
             }
             Command::Env(pairs) => {
-                let vars = working.vars();
+                let expanded = self.expand_pairs(working, pairs, line, keyword)?;
                 let mut runtime = working.config.runtime_config();
                 let mut env = runtime.env.take().unwrap_or_default();
-                let mut shown = Vec::new();
-                for (raw_key, raw_value) in pairs {
-                    let expand = |raw: &str| {
-                        words::expand_word(raw, &vars, self.spec.dockerfile.escape).map_err(
-                            |error| self.instruction_error(line, keyword, error.to_string()),
-                        )
-                    };
-                    let key = expand(raw_key)?;
+                for (key, value) in &expanded {
                     if key.is_empty() || key.contains('=') {
                         return Err(self.instruction_error(
                             line,
@@ -664,33 +651,21 @@ impl Builder<'_> {
                             format!("invalid variable name {key:?}"),
                         ));
                     }
-                    let value = expand(raw_value)?;
                     env.retain(|existing| existing.split('=').next() != Some(key.as_str()));
                     env.push(format!("{key}={value}"));
-                    shown.push(format!("{key}={value}"));
                 }
                 runtime.env = Some(env);
                 working.config.set_runtime_config(&runtime);
-                self.config_step(working, format!("ENV {}", shown.join(" ")));
+                self.config_step(working, format!("ENV {}", shown_pairs(&expanded)));
             }
             Command::Label(pairs) => {
-                let vars = working.vars();
+                let expanded = self.expand_pairs(working, pairs, line, keyword)?;
                 let mut runtime = working.config.runtime_config();
                 let mut labels = runtime.labels.take().unwrap_or_default();
-                let mut shown = Vec::new();
-                for (raw_key, raw_value) in pairs {
-                    let expand = |raw: &str| {
-                        words::expand_word(raw, &vars, self.spec.dockerfile.escape).map_err(
-                            |error| self.instruction_error(line, keyword, error.to_string()),
-                        )
-                    };
-                    let (key, value) = (expand(raw_key)?, expand(raw_value)?);
-                    shown.push(format!("{key}={value}"));
-                    labels.insert(key, value);
-                }
+                labels.extend(expanded.iter().cloned());
                 runtime.labels = Some(labels);
                 working.config.set_runtime_config(&runtime);
-                self.config_step(working, format!("LABEL {}", shown.join(" ")));
+                self.config_step(working, format!("LABEL {}", shown_pairs(&expanded)));
             }
             Command::User(raw) => {
                 let user = self.expand(working, raw, line, keyword)?;
@@ -868,6 +843,26 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// ENV and LABEL pairs, substituted with the variables from before the
+    /// instruction (all pairs of one instruction see the same ones).
+    fn expand_pairs(
+        &self,
+        working: &Working,
+        pairs: &[(String, String)],
+        line: usize,
+        keyword: &'static str,
+    ) -> Result<Vec<(String, String)>> {
+        let vars = working.vars();
+        let expand = |raw: &str| {
+            words::expand_word(raw, &vars, self.spec.dockerfile.escape)
+                .map_err(|error| self.instruction_error(line, keyword, error.to_string()))
+        };
+        pairs
+            .iter()
+            .map(|(key, value)| Ok((expand(key)?, expand(value)?)))
+            .collect()
+    }
+
     fn command_list(&self, working: &Working, form: &Form) -> Vec<String> {
         match form {
             Form::Exec(list) => list.clone(),
@@ -916,9 +911,10 @@ impl Builder<'_> {
             .iter()
             .rev()
             .map(|layer| {
-                self.store
-                    .layer_dir(layer)
-                    .map_err(Error::store("unpacking a layer into", self.work.path()))
+                self.store.layer_dir(layer).map_err(Error::store(
+                    "unpacking a layer into",
+                    self.store.work().path(),
+                ))
             })
             .collect()
     }
@@ -927,10 +923,10 @@ impl Builder<'_> {
     fn mount_read_only(&self, layers: &[LayerRef]) -> Result<OverlayMount> {
         self.require_root()?;
         let lowers = self.lower_dirs(layers)?;
-        let target = self
-            .work
-            .fresh("view")
-            .map_err(Error::store("creating a mount point in", self.work.path()))?;
+        let target = self.store.work().fresh("view").map_err(Error::store(
+            "creating a mount point in",
+            self.store.work().path(),
+        ))?;
         OverlayMount::mount(&lowers, None, &target, &self.store.empty_dir())
             .map_err(Error::store("mounting the layers at", &target))
     }
@@ -1006,9 +1002,10 @@ impl Builder<'_> {
         self.require_root()?;
         let lowers = self.lower_dirs(&working.layers)?;
         let fresh = |what: &str| {
-            self.work
-                .fresh(what)
-                .map_err(Error::store("creating a directory in", self.work.path()))
+            self.store.work().fresh(what).map_err(Error::store(
+                "creating a directory in",
+                self.store.work().path(),
+            ))
         };
         let (upper, overlay_work, merged) =
             (fresh("upper")?, fresh("overlay-work")?, fresh("rootfs")?);
@@ -1043,9 +1040,10 @@ impl Builder<'_> {
             None => None,
         };
         let record = StepRecord { layer };
-        self.store
-            .record_step(key, &record)
-            .map_err(Error::store("recording a step in", self.work.path()))?;
+        self.store.record_step(key, &record).map_err(Error::store(
+            "recording a step in",
+            self.store.work().path(),
+        ))?;
         Ok(record)
     }
 
@@ -1171,8 +1169,10 @@ impl Builder<'_> {
         } = request;
         let (cwd, network_none) = (cwd.as_str(), *network_none);
         if self.runtime.is_none() {
-            let runtime = Runtime::new(&self.environment.runtime, self.work.path())
-                .map_err(Error::store("preparing the runtime in", self.work.path()))?;
+            let runtime =
+                Runtime::new(&self.environment.runtime, self.store.work().path()).map_err(
+                    Error::store("preparing the runtime in", self.store.work().path()),
+                )?;
             self.runtime = Some(runtime);
         }
         let (uid, gid, groups, home) =
@@ -1232,14 +1232,14 @@ impl Builder<'_> {
                     gid,
                 } => {
                     let directory = if *sharing == Sharing::Private {
-                        self.work
-                            .fresh("cache")
-                            .map_err(Error::store("creating a cache mount in", self.work.path()))?
+                        self.store.work().fresh("cache").map_err(Error::store(
+                            "creating a cache mount in",
+                            self.store.work().path(),
+                        ))?
                     } else {
-                        let (directory, created) = self
-                            .store
-                            .cache_mount(id)
-                            .map_err(Error::store("creating a cache mount in", self.work.path()))?;
+                        let (directory, created) = self.store.cache_mount(id).map_err(
+                            Error::store("creating a cache mount in", self.store.work().path()),
+                        )?;
                         if created {
                             fs::set_permissions(&directory, fs::Permissions::from_mode(*mode))
                                 .and_then(|()| {
@@ -1295,7 +1295,8 @@ impl Builder<'_> {
             self.container_counter
         );
         let bundle = self
-            .work
+            .store
+            .work()
             .path()
             .join(format!("bundle-{}", self.container_counter));
         let reporter = self.environment.reporter;
@@ -1350,9 +1351,9 @@ impl Builder<'_> {
             fs::create_dir_all(&directory).map_err(Error::store("creating", &directory))?;
             directory
         } else {
-            self.work.fresh("secrets").map_err(Error::store(
+            self.store.work().fresh("secrets").map_err(Error::store(
                 "creating a secrets directory in",
-                self.work.path(),
+                self.store.work().path(),
             ))?
         };
         fs::set_permissions(&directory, fs::Permissions::from_mode(0o700))
@@ -1590,7 +1591,10 @@ impl Builder<'_> {
             let descriptor = if self.built_layers.contains(layer.descriptor.digest.as_ref()) {
                 self.store
                     .compressed(layer, self.spec.compression)
-                    .map_err(Error::store("compressing a layer in", self.work.path()))?
+                    .map_err(Error::store(
+                        "compressing a layer in",
+                        self.store.work().path(),
+                    ))?
             } else {
                 layer.descriptor.clone()
             };
@@ -1604,6 +1608,15 @@ impl Builder<'_> {
         }
         Ok(commit_image(output, &config, descriptors, annotations)?)
     }
+}
+
+/// `k=v k2=v2` as a history entry shows it.
+fn shown_pairs(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// EXPOSE's `port[/proto]` and `low-high[/proto]`, as ExposedPorts keys.

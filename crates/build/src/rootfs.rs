@@ -174,6 +174,24 @@ impl Root {
     }
 }
 
+/// Sets a host path's access and modification times, never following a symlink.
+pub(crate) fn set_mtime(path: &Path, mtime: i64) -> io::Result<()> {
+    let time = rustix::fs::Timespec {
+        tv_sec: mtime,
+        tv_nsec: 0,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &rustix::fs::Timestamps {
+            last_access: time,
+            last_modification: time,
+        },
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )?;
+    Ok(())
+}
+
 /// Removes whatever is at `path` (a host path, never followed).
 pub(crate) fn remove_any(path: &Path) -> io::Result<()> {
     match path.symlink_metadata() {

@@ -12,15 +12,9 @@ use std::sync::OnceLock;
 use sha2::Digest as _;
 
 use crate::support::{
-    debian_rootfs, read_tree, run_tool, sealcraft, sealcraft_ok, serve_under_runc, skopeo_config,
+    debian_rootfs, read_tree, run_tool, sbom_names, sealcraft, sealcraft_ok, serve_under_runc,
+    skopeo_config, workspace_root,
 };
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn scratch(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
@@ -706,11 +700,55 @@ fn native_hardening_of_the_reference_runtime_keeps_what_runs_and_tells_the_truth
             "dir = \"../../out\"",
             &format!("dir = \"{}\"", dir.path().join("out").display()),
         );
+    // Signed and published to a layout, so the provenance of a Dockerfile build is written too.
+    crate::support::generate_keys(dir.path(), "pipeline-password");
+    let config = format!(
+        "{config}\n[publish]\nkey = \"{}\"\ntarget = \"oci:{}\"\n",
+        dir.path().join("cosign.key").display(),
+        dir.path().join("published").display()
+    );
     let config_path = dir.path().join("sealcraft.toml");
     fs::write(&config_path, config).unwrap();
-    let summary = sealcraft_ok(&["run", "--config", config_path.to_str().unwrap(), "--json"]);
+    let outcome = sealcraft(
+        &["run", "--config", config_path.to_str().unwrap(), "--json"],
+        &[("COSIGN_PASSWORD", "pipeline-password")],
+    );
+    assert!(
+        outcome.status.success(),
+        "{}",
+        String::from_utf8_lossy(&outcome.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&outcome.stdout).unwrap();
     let run_dir = PathBuf::from(summary["run_dirs"][0].as_str().unwrap());
     let tag = "1.0.0-amd64";
+    // The provenance names the Dockerfile, its target and the base the build resolved, by digest.
+    let attestation: serde_json::Value = serde_json::from_slice(
+        &fs::read(run_dir.join("attestation-webserver-1.0.0-amd64.json")).unwrap(),
+    )
+    .unwrap();
+    let definition = &attestation["predicate"]["buildDefinition"];
+    let dockerfile_digest = hex::encode(sha2::Sha256::digest(
+        fs::read(example.join("Dockerfile")).unwrap(),
+    ));
+    assert_eq!(
+        definition["externalParameters"]["dockerfile"]["digest"]["sha256"],
+        dockerfile_digest.as_str()
+    );
+    assert_eq!(definition["externalParameters"]["target"], "runtime");
+    assert_eq!(
+        definition["externalParameters"]["buildArgs"],
+        serde_json::json!({})
+    );
+    let base = definition["resolvedDependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|dependency| dependency["name"] == "base-image:debian:bookworm-slim")
+        .expect("the base image is a resolved dependency");
+    assert_eq!(
+        base["digest"]["sha256"],
+        digest.trim_start_matches("sha256:")
+    );
     let events = fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
     let harden: serde_json::Value = events
         .lines()
@@ -759,19 +797,7 @@ fn native_hardening_of_the_reference_runtime_keeps_what_runs_and_tells_the_truth
         .map(|entry| entry.unwrap().path())
         .find(|path| path.to_string_lossy().ends_with("cyclonedx.json"))
         .unwrap();
-    let sbom: serde_json::Value = serde_json::from_slice(&fs::read(sbom_path).unwrap()).unwrap();
-    let in_sbom: BTreeSet<String> = sbom["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|component| {
-            component["purl"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("pkg:deb/")
-        })
-        .map(|component| component["name"].as_str().unwrap().to_owned())
-        .collect();
+    let in_sbom = sbom_names(&sbom_path, "pkg:deb/");
     assert_eq!(in_sbom, packages);
     let inspected: serde_json::Value = serde_json::from_str(&run_tool(
         "skopeo",
@@ -851,24 +877,8 @@ fn dockerfile_errors_name_the_line_and_leave_no_image() {
     for (dockerfile, extra, expected) in cases {
         let context = write_context(&[("Dockerfile", dockerfile)]);
         let output = context.path().join("never-made");
-        let base = base_mapping("base");
-        let output_name = format!("oci:{}:v1", output.display());
-        let mut args = vec![
-            "build",
-            "--context",
-            context.path().to_str().unwrap(),
-            "--cache-dir",
-            shared_store().to_str().unwrap(),
-            "--output",
-            &output_name,
-            "--base",
-            &base,
-            "--quiet",
-        ];
-        args.extend_from_slice(extra);
-        let result = sealcraft(&args, &[]);
-        let stderr = String::from_utf8_lossy(&result.stderr);
-        assert_eq!(result.status.code(), Some(2), "{dockerfile:?}: {stderr}");
+        let (code, stderr) = failing_build(context.path(), &output, &base_mapping("base"), extra);
+        assert_eq!(code, Some(2), "{dockerfile:?}: {stderr}");
         assert!(stderr.contains(expected), "{dockerfile:?}: {stderr}");
         assert!(
             !output.exists(),
@@ -880,50 +890,70 @@ fn dockerfile_errors_name_the_line_and_leave_no_image() {
         "Dockerfile",
         "FROM base\nRUN echo the-step-said-this && false\n",
     )]);
-    let base = base_mapping("base");
-    let output_name = format!("oci:{}:v1", context.path().join("out").display());
-    let result = sealcraft(
-        &[
-            "build",
-            "--context",
-            context.path().to_str().unwrap(),
-            "--cache-dir",
-            shared_store().to_str().unwrap(),
-            "--output",
-            &output_name,
-            "--base",
-            &base,
-            "--quiet",
-        ],
-        &[],
-    );
-    let stderr = String::from_utf8_lossy(&result.stderr);
+    let output = context.path().join("out");
+    let (_, stderr) = failing_build(context.path(), &output, &base_mapping("base"), &[]);
     assert!(
         stderr.contains("Dockerfile:2") && stderr.contains("| the-step-said-this"),
         "{stderr}"
     );
     // Unpinned bases are refused when pins are required.
     let unpinned = format!("base=oci:{}:bookworm", base_layout.display());
-    let result = sealcraft(
-        &[
-            "build",
-            "--context",
-            context.path().to_str().unwrap(),
-            "--cache-dir",
-            shared_store().to_str().unwrap(),
-            "--output",
-            &output_name,
-            "--base",
-            &unpinned,
-            "--require-pinned",
-            "--quiet",
-        ],
-        &[],
-    );
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert_eq!(result.status.code(), Some(2));
+    let (code, stderr) = failing_build(context.path(), &output, &unpinned, &["--require-pinned"]);
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("Dockerfile:1") && stderr.contains("is not pinned"),
         "{stderr}"
     );
+}
+
+/// A build expected to fail: its exit code and stderr.
+fn failing_build(
+    context: &Path,
+    output: &Path,
+    base: &str,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let output_name = format!("oci:{}:v1", output.display());
+    let mut args = vec![
+        "build",
+        "--context",
+        context.to_str().unwrap(),
+        "--cache-dir",
+        shared_store().to_str().unwrap(),
+        "--output",
+        &output_name,
+        "--base",
+        base,
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let result = sealcraft(&args, &[]);
+    (
+        result.status.code(),
+        String::from_utf8_lossy(&result.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn only_the_stages_the_target_needs_are_built() {
+    let dockerfile = "FROM base AS broken\n\
+        RUN echo this stage is not needed && false\n\
+        FROM base AS needed\n\
+        RUN echo ok > /ok\n\
+        FROM needed AS final\n\
+        USER 1000\n";
+    let context = write_context(&[("Dockerfile", dockerfile)]);
+    let output = tempfile::tempdir().unwrap();
+    let result = build(
+        context.path(),
+        &output.path().join("oci"),
+        "v1",
+        shared_store(),
+        &[],
+    );
+    assert_eq!(
+        result["report"]["stages"],
+        serde_json::json!(["needed", "final"])
+    );
+    assert_eq!(result["report"]["target"], "final");
 }

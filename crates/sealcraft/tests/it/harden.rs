@@ -6,7 +6,9 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Item, make_image, run_tool, sealcraft, sealcraft_ok, umoci_unpack};
+use crate::support::{
+    Item, make_image, run_tool, sbom_names, sealcraft, sealcraft_ok, umoci_unpack,
+};
 
 /// Builds a noarch RPM named `name` owning `file` (a script), with its requires and provides.
 fn rpm_package(top: &Path, name: &str, requires: &str, provides: &str, file: &str) {
@@ -266,20 +268,7 @@ C:Q1dddd=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nL:GPL-2.0-only\no:busybox\nD:so:li
         .unwrap()
         .unwrap()
         .path();
-    let sbom: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let mut names: Vec<&str> = sbom["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|component| {
-            component["purl"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("pkg:apk/")
-        })
-        .filter_map(|component| component["name"].as_str())
-        .collect();
-    names.sort_unstable();
+    let names: Vec<String> = sbom_names(&path, "pkg:apk/").into_iter().collect();
     assert_eq!(names, ["busybox", "musl"]);
 }
 

@@ -6,14 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{debian_rootfs, sealcraft_ok, serve_under_runc};
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use crate::support::{debian_rootfs, sealcraft_ok, serve_under_runc, workspace_root};
 
 fn hello_binary() -> PathBuf {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hello-target");

@@ -428,3 +428,23 @@ pub(crate) fn serve_under_runc(layout: &Path, tag: &str, bundle: &Path, uid: u32
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }
+
+/// The workspace's root directory.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The names of the components of a CycloneDX file whose purl starts with `prefix`.
+pub(crate) fn sbom_names(path: &Path, prefix: &str) -> std::collections::BTreeSet<String> {
+    let sbom: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|component| component["purl"].as_str().unwrap_or("").starts_with(prefix))
+        .map(|component| component["name"].as_str().unwrap().to_owned())
+        .collect()
+}
