@@ -47,6 +47,14 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A stage needs something from outside that the caller did not pass in.
+    #[error("the {stage} stage was not given {what}")]
+    NotProvided {
+        /// The stage.
+        stage: &'static str,
+        /// What is missing.
+        what: &'static str,
+    },
     /// The signing key could not be loaded.
     #[error("loading the signing key")]
     Key(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -428,7 +428,7 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
                 (inputs, json!({"files": spec.files.len()}))
             }
             BuildSource::Dockerfile(build) => {
-                let context = options.build.as_ref().ok_or(Error::Published { reason: "a Dockerfile build was not given its build store".into() })?;
+                let context = options.build.as_ref().ok_or(Error::NotProvided { stage: "build", what: "its build store (a Dockerfile build)" })?;
                 let report = dockerfile_build(runner, build, context)?;
                 runner.layout.tag(&build_tag, &report.manifest)?;
                 let mut inputs = vec![Artifact { name: build.path.display().to_string(), digest: build.digest.clone(), size: None }];
@@ -673,8 +673,9 @@ fn execute(runner: &mut Runner<'_>, options: &RunOptions<'_>) -> Result<Option<S
         })?;
     }
     if let Some(publish_plan) = plan.publish.as_ref().filter(|_| until >= Stage::Publish) {
-        let context = options.publish.as_ref().ok_or(Error::Published {
-            reason: "the publish stage was not given its key and registry access".into(),
+        let context = options.publish.as_ref().ok_or(Error::NotProvided {
+            stage: "publish",
+            what: "its key and registry access",
         })?;
         runner.stage(Stage::Publish, |runner| {
             let destination = match &publish_plan.target {
