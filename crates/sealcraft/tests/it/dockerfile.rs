@@ -957,3 +957,291 @@ fn only_the_stages_the_target_needs_are_built() {
     );
     assert_eq!(result["report"]["target"], "final");
 }
+
+#[test]
+fn every_instruction_reaches_the_config_and_the_filesystem() {
+    let dockerfile = r#"# escape=\
+ARG VERSION=1.2.3
+FROM base AS tools
+RUN mkdir -p /opt/tools && echo tool > /opt/tools/t.txt
+
+FROM base
+ARG VERSION
+ARG NAME
+ENV APP_HOME=/srv/app \
+    APP_NAME=${NAME:-fallback} \
+    GREETING="hello world"
+LABEL org.opencontainers.image.version=$VERSION maintainer="team@example.com"
+WORKDIR $APP_HOME
+WORKDIR data
+COPY --chown=nobody:nogroup --chmod=0750 app.sh ./bin/
+ADD bundle.tar.gz /srv/app/extracted/
+ADD notes.txt /srv/app/notes.txt
+COPY --from=tools /opt/tools/t.txt /srv/app/t.txt
+COPY --from=image /etc/debian_version /srv/app/debian_version
+COPY . /srv/context/
+SHELL ["/bin/bash", "-c"]
+RUN [[ -n "$BASH_VERSION" ]] && echo "$APP_NAME $GREETING" > /srv/app/shell.txt
+EXPOSE 8080 53/udp
+VOLUME ["/srv/app/cache"]
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=30s --retries=2 CMD ["/srv/app/data/bin/app.sh", "--check"]
+USER nobody
+ENTRYPOINT ["/srv/app/data/bin/app.sh"]
+CMD ["--serve"]
+"#;
+    let context = write_context(&[
+        ("Dockerfile", dockerfile),
+        ("app.sh", "#!/bin/sh\necho app\n"),
+        ("notes.txt", "plain notes\n"),
+        ("debug.log", "left out\n"),
+        (".dockerignore", "*.log\n"),
+        ("bundle/dir/inside.txt", "inside\n"),
+    ]);
+    run_tool(
+        "tar",
+        &[
+            "-C",
+            context.path().join("bundle").to_str().unwrap(),
+            "-czf",
+            context.path().join("bundle.tar.gz").to_str().unwrap(),
+            ".",
+        ],
+    );
+    fs::remove_dir_all(context.path().join("bundle")).unwrap();
+    let output = tempfile::tempdir().unwrap();
+    let layout = output.path().join("oci");
+    let image = base_mapping("image");
+    build(
+        context.path(),
+        &layout,
+        "v1",
+        shared_store(),
+        &["--base", &image, "--build-arg", "VERSION=2.0.0"],
+    );
+    // The raw blob: skopeo's parsed view drops Docker's own fields (Shell, Healthcheck).
+    let raw = run_tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--config",
+            "--raw",
+            &format!("oci:{}:v1", layout.display()),
+        ],
+    );
+    let config = serde_json::from_str::<serde_json::Value>(&raw).unwrap()["config"].clone();
+    let env: Vec<&str> = config["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item.as_str().unwrap())
+        .collect();
+    for expected in [
+        "APP_HOME=/srv/app",
+        "APP_NAME=fallback",
+        "GREETING=hello world",
+    ] {
+        assert!(env.contains(&expected), "{expected} not in {env:?}");
+    }
+    assert_eq!(
+        config["Labels"]["org.opencontainers.image.version"],
+        "2.0.0"
+    );
+    assert_eq!(config["Labels"]["maintainer"], "team@example.com");
+    assert_eq!(config["WorkingDir"], "/srv/app/data");
+    assert_eq!(
+        config["ExposedPorts"],
+        serde_json::json!({"53/udp": {}, "8080/tcp": {}})
+    );
+    assert_eq!(config["Volumes"], serde_json::json!({"/srv/app/cache": {}}));
+    assert_eq!(config["StopSignal"], "SIGINT");
+    assert_eq!(config["User"], "nobody");
+    assert_eq!(
+        config["Entrypoint"],
+        serde_json::json!(["/srv/app/data/bin/app.sh"])
+    );
+    assert_eq!(config["Cmd"], serde_json::json!(["--serve"]));
+    assert_eq!(config["Shell"], serde_json::json!(["/bin/bash", "-c"]));
+    assert_eq!(
+        config["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "/srv/app/data/bin/app.sh", "--check"])
+    );
+    assert_eq!(config["Healthcheck"]["Interval"], 30_000_000_000u64);
+    assert_eq!(config["Healthcheck"]["Retries"], 2);
+
+    let rootfs = crate::support::umoci_unpack(&layout, "v1", &output.path().join("bundle"));
+    let (tree, _) = read_tree(&rootfs);
+    let script = &tree["srv/app/data/bin/app.sh"];
+    assert_eq!((script.uid, script.gid, script.mode), (65534, 65534, 0o750));
+    assert_eq!(
+        fs::read_to_string(rootfs.join("srv/app/extracted/dir/inside.txt")).unwrap(),
+        "inside\n"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("srv/app/notes.txt")).unwrap(),
+        "plain notes\n"
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("srv/app/t.txt")).unwrap(),
+        "tool\n"
+    );
+    assert!(
+        fs::read_to_string(rootfs.join("srv/app/debian_version"))
+            .unwrap()
+            .starts_with("12.")
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("srv/app/shell.txt")).unwrap(),
+        "fallback hello world\n"
+    );
+    assert!(
+        rootfs.join("srv/context/app.sh").exists()
+            && rootfs.join("srv/context/Dockerfile").exists()
+    );
+    assert!(
+        !rootfs.join("srv/context/debug.log").exists(),
+        ".dockerignore keeps debug.log out"
+    );
+    assert_eq!(
+        tree["srv/context/app.sh"].uid, 0,
+        "COPY without --chown gives 0:0"
+    );
+}
+
+#[test]
+fn bases_come_from_a_registry_by_digest() {
+    use crate::registry::{PASSWORD, TestRegistry, USER};
+    let registry = TestRegistry::tls_with_auth();
+    // skopeo, not sealcraft, puts the base there.
+    let certs = registry.dir.path().join("certs.d");
+    fs::create_dir_all(&certs).unwrap();
+    fs::copy(&registry.ca, certs.join("ca.crt")).unwrap();
+    let (base_layout, _) = debian_base();
+    let remote = format!("{}/library/debian:bookworm", registry.address);
+    let creds = format!("{USER}:{PASSWORD}");
+    run_tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--dest-cert-dir",
+            certs.to_str().unwrap(),
+            "--dest-creds",
+            &creds,
+            &format!("oci:{}:bookworm", base_layout.display()),
+            &format!("docker://{remote}"),
+        ],
+    );
+    let inspected: serde_json::Value = serde_json::from_str(&run_tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--cert-dir",
+            certs.to_str().unwrap(),
+            "--creds",
+            &creds,
+            &format!("docker://{remote}"),
+        ],
+    ))
+    .unwrap();
+    let digest = inspected["Digest"].as_str().unwrap().to_owned();
+    let pinned = write_context(&[(
+        "Dockerfile",
+        &format!("FROM {remote}@{digest}\nRUN echo pulled > /pulled\nUSER 1000\n"),
+    )]);
+    let output = tempfile::tempdir().unwrap();
+    let built = registry_build(
+        &registry,
+        PASSWORD,
+        pinned.path(),
+        &output.path().join("pinned"),
+        &["--require-pinned"],
+    );
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&built.stdout).unwrap();
+    assert_eq!(report["report"]["bases"][0]["digest"], digest.as_str());
+    let rootfs = crate::support::umoci_unpack(
+        &output.path().join("pinned"),
+        "v1",
+        &output.path().join("bundle"),
+    );
+    assert_eq!(
+        fs::read_to_string(rootfs.join("pulled")).unwrap(),
+        "pulled\n"
+    );
+    // A tag alone: refused under the pin policy, otherwise resolved once and recorded by digest.
+    let tagged = write_context(&[("Dockerfile", &format!("FROM {remote}\nUSER 1000\n"))]);
+    let refused = registry_build(
+        &registry,
+        PASSWORD,
+        tagged.path(),
+        &output.path().join("refused"),
+        &["--require-pinned"],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not pinned"));
+    let resolved = registry_build(
+        &registry,
+        PASSWORD,
+        tagged.path(),
+        &output.path().join("tagged"),
+        &[],
+    );
+    assert!(
+        resolved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&resolved.stdout).unwrap();
+    assert_eq!(report["report"]["bases"][0]["digest"], digest.as_str());
+    assert_eq!(report["report"]["bases"][0]["requested"], remote.as_str());
+    // A wrong password is a clear error that names the registry, not the password.
+    let wrong = registry_build(
+        &registry,
+        "not-the-password",
+        tagged.path(),
+        &output.path().join("wrong"),
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("authentication failed") && stderr.contains(&registry.address),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-password"));
+}
+
+/// `sealcraft build` with access to the test registry, using `password`.
+fn registry_build(
+    registry: &crate::registry::TestRegistry,
+    password: &str,
+    context: &Path,
+    output: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let output_name = format!("oci:{}:v1", output.display());
+    let mut args = vec![
+        "build",
+        "--context",
+        context.to_str().unwrap(),
+        "--cache-dir",
+        shared_store().to_str().unwrap(),
+        "--output",
+        &output_name,
+        "--ca-bundle",
+        registry.ca.to_str().unwrap(),
+        "--registry-username",
+        crate::registry::USER,
+        "--registry-password-from",
+        "env:BASE_REGISTRY_PASSWORD",
+        "--json",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    sealcraft(&args, &[("BASE_REGISTRY_PASSWORD", password)])
+}
