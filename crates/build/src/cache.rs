@@ -34,6 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::overlay::sweep_stale_mounts;
 
+/// Bumped whenever how compressed copies are made changes, so older ones are not reused.
+const COMPRESSED_VERSION: &str = "v2";
+
 /// A layer: its blob and the digest of its uncompressed tar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct LayerRef {
@@ -214,14 +217,15 @@ impl Store {
         compression: sealcraft_oci::layer::Compression,
     ) -> io::Result<Descriptor> {
         let name = match compression {
-            sealcraft_oci::layer::Compression::None => return Ok(layer.descriptor.clone()),
+            sealcraft_oci::layer::Compression::None => "tar",
             sealcraft_oci::layer::Compression::Gzip => "gzip",
             sealcraft_oci::layer::Compression::Zstd => "zstd",
         };
-        let record = self
-            .root
-            .join("compressed")
-            .join(format!("{}.{name}", hex(&layer.diff_id)));
+        let record = self.root.join("compressed").join(format!(
+            "{}-{}.{name}",
+            COMPRESSED_VERSION,
+            hex(&layer.diff_id)
+        ));
         if let Ok(bytes) = fs::read(&record)
             && let Ok(descriptor) = serde_json::from_slice::<Descriptor>(&bytes)
             && self.blobs.has_blob(&descriptor.digest)

@@ -49,7 +49,7 @@ use crate::words::{self, Vars};
 use crate::{Error, Result};
 
 /// Bumped whenever what a cache key covers changes.
-const CACHE_VERSION: &str = "sealcraft-build-cache/1";
+const CACHE_VERSION: &str = "sealcraft-build-cache/2";
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Build arguments every Dockerfile may use without declaring them; they reach RUN steps only.
 const PROXY_ARGS: [&str; 10] = [

@@ -362,18 +362,32 @@ pub fn write_layer(
     })
 }
 
-/// Compresses the uncompressed layer `descriptor` of `source` into a new
-/// blob of `target`; the diff ID stays the same, since it is the digest of
-/// the uncompressed tar.
+/// The layer `descriptor` of `source` as a blob of `target` with
+/// `compression`: decompressed first whatever it was, so nothing is ever
+/// compressed twice, and returned as it is when it already has that
+/// compression. The diff ID stays the same (it is the digest of the tar).
 pub fn compress_layer(
     source: &Layout,
     descriptor: &Descriptor,
     compression: crate::layer::Compression,
     target: &Layout,
 ) -> Result<Descriptor> {
-    let mut reader = source.open_blob(descriptor)?;
+    let reader = source.open_blob(descriptor)?;
+    let (current, mut tar) = crate::layer::decompressed(
+        reader,
+        descriptor.digest.as_ref(),
+        &crate::layer::LayerLimits::default(),
+    )?;
+    if current == compression {
+        target.copy_blob_from(source, descriptor)?;
+        return Ok(Descriptor::new(
+            compression.layer_media_type(),
+            descriptor.digest.clone(),
+            descriptor.size,
+        ));
+    }
     let mut compressor = Compressor::new(target, compression)?;
-    io::copy(&mut reader, &mut compressor).map_err(|error| {
+    io::copy(&mut tar, &mut compressor).map_err(|error| {
         crate::layout::io_to_error(error, "compressing a layer into", target.root())
     })?;
     let blob = compressor
@@ -425,4 +439,60 @@ pub fn rfc3339(seconds: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::{Compression, EntryMeta, LayerLimits, decompressed};
+    use std::io::Read;
+
+    fn tar_digest(layout: &Layout, descriptor: &Descriptor) -> (Compression, Digest) {
+        let (compression, mut tar) = decompressed(
+            layout.open_blob(descriptor).unwrap(),
+            "test",
+            &LayerLimits::default(),
+        )
+        .unwrap();
+        let mut bytes = Vec::new();
+        tar.read_to_end(&mut bytes).unwrap();
+        (compression, crate::digest::sha256_of(&bytes))
+    }
+
+    #[test]
+    fn layers_are_compressed_once_whatever_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open_or_create(dir.path()).unwrap();
+        let plain = write_layer(
+            &layout,
+            &LayerOptions {
+                compression: Compression::None,
+                ..LayerOptions::default()
+            },
+            |writer| {
+                let content = b"content of a file";
+                let meta = EntryMeta {
+                    size: content.len() as u64,
+                    ..EntryMeta::new("file", EntryKind::File, 0o644)
+                };
+                writer.append(&meta, &mut &content[..])?;
+                Ok(1)
+            },
+        )
+        .unwrap();
+        let gzip = compress_layer(&layout, &plain.descriptor, Compression::Gzip, &layout).unwrap();
+        assert_eq!(
+            tar_digest(&layout, &gzip),
+            (Compression::Gzip, plain.diff_id.clone())
+        );
+        // Asked for what it already is: the same blob, not gzip of gzip.
+        let again = compress_layer(&layout, &gzip, Compression::Gzip, &layout).unwrap();
+        assert_eq!(again.digest, gzip.digest);
+        let zstd = compress_layer(&layout, &gzip, Compression::Zstd, &layout).unwrap();
+        assert_eq!(
+            tar_digest(&layout, &zstd),
+            (Compression::Zstd, plain.diff_id.clone())
+        );
+        assert_eq!(zstd.media_type, Compression::Zstd.layer_media_type());
+    }
 }
