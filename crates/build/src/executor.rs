@@ -246,6 +246,19 @@ impl Working {
         vars
     }
 
+    /// `path` as an absolute image path: relative ones are under WORKDIR (a trailing `/` is kept).
+    fn in_workdir(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            return path.to_owned();
+        }
+        let workdir = self
+            .config
+            .runtime_config()
+            .working_dir
+            .unwrap_or_else(|| "/".into());
+        format!("{}/{path}", workdir.trim_end_matches('/'))
+    }
+
     /// The OCI chain ID of the layers, or `scratch`.
     fn chain(&self) -> String {
         chain_id(&self.layers)
@@ -677,16 +690,7 @@ impl Builder<'_> {
             }
             Command::Workdir(raw) => {
                 let path = self.expand(working, raw, line, keyword)?;
-                let current = working
-                    .config
-                    .runtime_config()
-                    .working_dir
-                    .unwrap_or_else(|| "/".into());
-                let joined = if path.starts_with('/') {
-                    path.clone()
-                } else {
-                    format!("{current}/{path}")
-                };
+                let joined = working.in_workdir(&path);
                 let cleaned = format!("/{}", crate::ignore::clean(&joined).unwrap_or_default());
                 let mut runtime = working.config.runtime_config();
                 runtime.working_dir = Some(cleaned.clone());
@@ -1450,21 +1454,7 @@ impl Builder<'_> {
         let trees = collected;
         let destination_raw = words::expand_word(&copy.destination, &vars, escape)
             .map_err(|error| fail(self, error.to_string()))?;
-        let workdir = working
-            .config
-            .runtime_config()
-            .working_dir
-            .unwrap_or_else(|| "/".into());
-        let destination = if destination_raw.starts_with('/') {
-            destination_raw.clone()
-        } else {
-            let base = if workdir.ends_with('/') {
-                workdir.clone()
-            } else {
-                format!("{workdir}/")
-            };
-            format!("{base}{destination_raw}")
-        };
+        let destination = working.in_workdir(&destination_raw);
         let chown = match &copy.chown {
             Some(raw) => Some(
                 words::expand_word(raw, &vars, escape)

@@ -547,20 +547,7 @@ impl Client {
         digest: &Digest,
         limit: u64,
     ) -> Result<Vec<u8>> {
-        let path = format!("/v2/{repository}/blobs/{digest}");
-        let mut response = self.send(
-            Request {
-                method: "GET",
-                registry,
-                path_and_query: path.clone(),
-                absolute: None,
-                headers: Vec::new(),
-                body: Body::Empty,
-                scope: pull(repository),
-            },
-            &[200],
-        )?;
-        let url = format!("{}{path}", self.base_url(registry));
+        let (mut response, url) = self.blob_response(registry, repository, digest)?;
         let bytes = response
             .body_mut()
             .with_config()
@@ -582,6 +569,29 @@ impl Client {
         Ok(bytes)
     }
 
+    /// The response to a blob GET, and its URL for messages.
+    fn blob_response(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<(ureq::http::Response<ureq::Body>, String)> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        let response = self.send(
+            Request {
+                method: "GET",
+                registry,
+                path_and_query: path.clone(),
+                absolute: None,
+                headers: Vec::new(),
+                body: Body::Empty,
+                scope: pull(repository),
+            },
+            &[200],
+        )?;
+        Ok((response, format!("{}{path}", self.base_url(registry))))
+    }
+
     /// Streams a blob into `layout`, verified against its digest and size,
     /// so large layers never sit in memory; nothing is stored if it does
     /// not match.
@@ -595,20 +605,7 @@ impl Client {
         if layout.has_blob(&descriptor.digest) {
             return Ok(());
         }
-        let path = format!("/v2/{repository}/blobs/{}", descriptor.digest);
-        let mut response = self.send(
-            Request {
-                method: "GET",
-                registry,
-                path_and_query: path.clone(),
-                absolute: None,
-                headers: Vec::new(),
-                body: Body::Empty,
-                scope: pull(repository),
-            },
-            &[200],
-        )?;
-        let url = format!("{}{path}", self.base_url(registry));
+        let (mut response, url) = self.blob_response(registry, repository, &descriptor.digest)?;
         let reader = response
             .body_mut()
             .with_config()
