@@ -72,6 +72,9 @@ struct RawUpload {
     region: Option<String>,
     access_key_id: Option<Spanned<String>>,
     secret_access_key: Option<Spanned<String>>,
+    account: Option<Spanned<String>>,
+    access_key: Option<Spanned<String>>,
+    service_account_key: Option<Spanned<String>>,
     #[serde(default)]
     allow_http: bool,
 }
@@ -350,12 +353,156 @@ pub struct UploadPlan {
     pub endpoint: Option<String>,
     /// Region.
     pub region: Option<String>,
-    /// Reference to the access key id.
-    pub access_key_id: Option<String>,
-    /// Reference to the secret access key.
-    pub secret_access_key: Option<String>,
+    /// How to authenticate; secrets as references.
+    pub credentials: UploadCredentials,
     /// Plain HTTP to the endpoint.
     pub allow_http: bool,
+}
+
+/// Object store credentials as they stand in the config: every secret is a
+/// reference (`env:`, `file:`, `vault:`), resolved only when the upload runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadCredentials {
+    /// From the environment, as the provider's own tools read it.
+    Ambient,
+    /// `s3://`: `access_key_id` and `secret_access_key`.
+    S3 {
+        /// Reference to the access key id.
+        access_key_id: String,
+        /// Reference to the secret access key.
+        secret_access_key: String,
+    },
+    /// `az://`: `account` and its `access_key`.
+    Azure {
+        /// The storage account name (not a secret).
+        account: String,
+        /// Reference to the account key.
+        access_key: String,
+    },
+    /// `gs://`: `service_account_key`, the JSON key.
+    Gcs {
+        /// Reference to the JSON key.
+        service_account_key: String,
+    },
+}
+
+/// Makes a config error from a span in the text, the key and a message.
+type ConfigErrorAt<'a> = dyn Fn(Option<std::ops::Range<usize>>, &str, String) -> Error + 'a;
+
+/// Validates `[upload]`: a known scheme, and only the settings that scheme
+/// uses, so a key meant for one store is never silently ignored by another.
+fn upload_plan(
+    upload: &RawUpload,
+    config_error: &ConfigErrorAt<'_>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<UploadPlan> {
+    let url = upload.url.get_ref().clone();
+    let Some((scheme, _)) = url
+        .split_once("://")
+        .filter(|(scheme, _)| ["s3", "gs", "az", "file"].contains(scheme))
+    else {
+        return Err(config_error(
+            Some(upload.url.span()),
+            "upload.url",
+            format!("{url:?} is not s3://BUCKET[/PREFIX], gs://…, az://… or file:///DIR"),
+        ));
+    };
+    let settings = [
+        ("access_key_id", &upload.access_key_id, "s3"),
+        ("secret_access_key", &upload.secret_access_key, "s3"),
+        ("account", &upload.account, "az"),
+        ("access_key", &upload.access_key, "az"),
+        ("service_account_key", &upload.service_account_key, "gs"),
+    ];
+    for (name, value, owner) in settings {
+        if let Some(value) = value
+            && owner != scheme
+        {
+            return Err(config_error(
+                Some(value.span()),
+                &format!("upload.{name}"),
+                format!("`{name}` is for {owner}:// stores, and the URL is {scheme}://"),
+            ));
+        }
+    }
+    if scheme == "file" && (upload.endpoint.is_some() || upload.region.is_some()) {
+        return Err(config_error(
+            Some(upload.url.span()),
+            "upload",
+            "a file:// store takes no endpoint or region".into(),
+        ));
+    }
+    for value in [
+        &upload.access_key_id,
+        &upload.secret_access_key,
+        &upload.access_key,
+        &upload.service_account_key,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if sealcraft_secrets::SecretRef::parse(value.get_ref()).is_err() {
+            return Err(config_error(
+                Some(value.span()),
+                "upload",
+                "keys must be secret references (env:NAME, file:PATH or vault:MOUNT/PATH#FIELD), never the keys themselves".into(),
+            ));
+        }
+    }
+    let reference = |value: &Spanned<String>| value.get_ref().clone();
+    let pair = |first: &Option<Spanned<String>>,
+                second: &Option<Spanned<String>>,
+                names: [&str; 2]|
+     -> Result<Option<(String, String)>> {
+        match (first, second) {
+            (None, None) => Ok(None),
+            (Some(first), Some(second)) => Ok(Some((reference(first), reference(second)))),
+            (Some(given), None) | (None, Some(given)) => Err(config_error(
+                Some(given.span()),
+                "upload",
+                format!("`{}` and `{}` go together", names[0], names[1]),
+            )),
+        }
+    };
+    let credentials = match scheme {
+        "s3" => pair(
+            &upload.access_key_id,
+            &upload.secret_access_key,
+            ["access_key_id", "secret_access_key"],
+        )?
+        .map(|(access_key_id, secret_access_key)| UploadCredentials::S3 {
+            access_key_id,
+            secret_access_key,
+        }),
+        "az" => pair(
+            &upload.account,
+            &upload.access_key,
+            ["account", "access_key"],
+        )?
+        .map(|(account, access_key)| UploadCredentials::Azure {
+            account,
+            access_key,
+        }),
+        "gs" => upload
+            .service_account_key
+            .as_ref()
+            .map(|key| UploadCredentials::Gcs {
+                service_account_key: reference(key),
+            }),
+        _ => None,
+    }
+    .unwrap_or(UploadCredentials::Ambient);
+    let url = match url.strip_prefix("file://") {
+        Some(path) if !path.starts_with('/') => format!("file://{}", resolve(path).display()),
+        _ => url,
+    };
+    Ok(UploadPlan {
+        url,
+        endpoint: upload.endpoint.clone(),
+        region: upload.region.clone(),
+        credentials,
+        allow_http: upload.allow_http,
+    })
 }
 
 /// The `[scan]` section.
@@ -828,52 +975,11 @@ impl Plan {
                 })
             }
         };
-        let upload = match &raw.upload {
-            None => None,
-            Some(upload) => {
-                let url = upload.url.get_ref().clone();
-                let scheme_ok = ["s3://", "gs://", "az://", "file://"]
-                    .iter()
-                    .any(|scheme| url.starts_with(scheme));
-                if !scheme_ok {
-                    return Err(config_error(
-                        Some(upload.url.span()),
-                        "upload.url",
-                        format!(
-                            "{url:?} is not s3://BUCKET[/PREFIX], gs://…, az://… or file:///DIR"
-                        ),
-                    ));
-                }
-                let url = match url.strip_prefix("file://") {
-                    Some(path) if !path.starts_with('/') => {
-                        format!("file://{}", resolve(path).display())
-                    }
-                    _ => url,
-                };
-                for reference in [&upload.access_key_id, &upload.secret_access_key]
-                    .into_iter()
-                    .flatten()
-                {
-                    if sealcraft_secrets::SecretRef::parse(reference.get_ref()).is_err() {
-                        return Err(config_error(Some(reference.span()), "upload", "keys must be secret references (env:NAME, file:PATH or vault:MOUNT/PATH#FIELD), never the keys themselves".into()));
-                    }
-                }
-                Some(UploadPlan {
-                    url,
-                    endpoint: upload.endpoint.clone(),
-                    region: upload.region.clone(),
-                    access_key_id: upload
-                        .access_key_id
-                        .as_ref()
-                        .map(|reference| reference.get_ref().clone()),
-                    secret_access_key: upload
-                        .secret_access_key
-                        .as_ref()
-                        .map(|reference| reference.get_ref().clone()),
-                    allow_http: upload.allow_http,
-                })
-            }
-        };
+        let upload = raw
+            .upload
+            .as_ref()
+            .map(|upload| upload_plan(upload, &config_error, &resolve))
+            .transpose()?;
         let mut sinks = Vec::new();
         for sink in &raw.sinks {
             let kind = sink.kind.get_ref().clone();
@@ -1418,6 +1524,63 @@ mod tests {
     }
 
     /// A project with a Dockerfile in a temporary directory; `build` is the rest of `[build]`.
+    #[test]
+    fn upload_credentials_belong_to_their_store() {
+        let base = config("1.0", "[\"amd64\"]", &format!("oci:base:bookworm@{DIGEST}"));
+        let upload = |section: &str| format!("{base}\n[upload]\n{section}");
+        let plan = parse(&upload(
+            "url = \"az://releases/app\"\nendpoint = \"https://acct.blob.example\"\naccount = \"acct\"\naccess_key = \"vault:secret/azure#key\"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            plan.upload.unwrap().credentials,
+            UploadCredentials::Azure {
+                account: "acct".into(),
+                access_key: "vault:secret/azure#key".into()
+            }
+        );
+        let plan = parse(&upload(
+            "url = \"gs://releases/app\"\nservice_account_key = \"file:/run/gcs.json\"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            plan.upload.unwrap().credentials,
+            UploadCredentials::Gcs {
+                service_account_key: "file:/run/gcs.json".into()
+            }
+        );
+        let plan = parse(&upload("url = \"s3://releases/app\"\n")).unwrap();
+        assert_eq!(plan.upload.unwrap().credentials, UploadCredentials::Ambient);
+
+        // Line 11 is the first setting of [upload].
+        let (line, message) = error_of(&upload(
+            "url = \"gs://releases/app\"\naccess_key_id = \"env:KEY\"\nsecret_access_key = \"env:SECRET\"\n",
+        ));
+        assert_eq!(line, 12, "{message}");
+        assert_eq!(
+            message,
+            "upload.access_key_id: `access_key_id` is for s3:// stores, and the URL is gs://"
+        );
+        let (line, message) = error_of(&upload("url = \"az://c/p\"\naccount = \"acct\"\n"));
+        assert_eq!(line, 12, "{message}");
+        assert_eq!(message, "upload: `account` and `access_key` go together");
+        let (_, message) = error_of(&upload(
+            "url = \"az://c/p\"\naccount = \"acct\"\naccess_key = \"Eby8vdM02xNOcqFl==\"\n",
+        ));
+        assert!(message.contains("must be secret references"), "{message}");
+        assert!(!message.contains("Eby8vdM02xNOcqFl"), "{message}");
+        let (_, message) = error_of(&upload("url = \"file:///srv\"\nregion = \"eu\"\n"));
+        assert_eq!(
+            message,
+            "upload: a file:// store takes no endpoint or region"
+        );
+        let (_, message) = error_of(&upload("url = \"ftp://host/dir\"\n"));
+        assert!(
+            message.starts_with("upload.url: \"ftp://host/dir\" is not"),
+            "{message}"
+        );
+    }
+
     fn dockerfile_project(
         dockerfile: &str,
         build: &str,

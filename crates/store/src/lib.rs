@@ -23,18 +23,57 @@ use sha2::{Digest as _, Sha256};
 pub struct StoreConfig {
     /// `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix` or `file:///dir`.
     pub url: String,
-    /// S3: a custom endpoint (`http://127.0.0.1:8014`) for S3-compatible servers.
+    /// A custom endpoint: an S3-compatible server (`http://127.0.0.1:8014`),
+    /// or an Azure blob account URL (`http://127.0.0.1:10000/devstoreaccount1`).
     pub endpoint: Option<String>,
     /// S3: the region.
     pub region: Option<String>,
-    /// S3: the access key id.
-    pub access_key_id: Option<Secret>,
-    /// S3: the secret access key.
-    pub secret_access_key: Option<Secret>,
+    /// How to authenticate.
+    pub credentials: Credentials,
     /// Allow a plain-HTTP endpoint.
     pub allow_http: bool,
     /// Retries of a failed request.
     pub retries: usize,
+}
+
+/// Credentials for a store, each secret resolved through the secrets crate.
+#[derive(Debug, Clone, Default)]
+pub enum Credentials {
+    /// Whatever the environment provides (`AWS_*`, `GOOGLE_*`, `AZURE_STORAGE_*`,
+    /// instance metadata), as each provider's own tools read it.
+    #[default]
+    Ambient,
+    /// An S3 access key pair (SigV4).
+    S3 {
+        /// The access key id.
+        access_key_id: Secret,
+        /// The secret access key.
+        secret_access_key: Secret,
+    },
+    /// An Azure storage account and its shared key.
+    Azure {
+        /// The account name.
+        account: String,
+        /// The account's access key (base64).
+        access_key: Secret,
+    },
+    /// A Google Cloud service account key (the JSON file's content).
+    Gcs {
+        /// The JSON key.
+        service_account_key: Secret,
+    },
+}
+
+impl Credentials {
+    /// The URL scheme these credentials belong to, if any.
+    fn scheme(&self) -> Option<&'static str> {
+        match self {
+            Self::Ambient => None,
+            Self::S3 { .. } => Some("s3"),
+            Self::Azure { .. } => Some("az"),
+            Self::Gcs { .. } => Some("gs"),
+        }
+    }
 }
 
 /// One file to upload, and its key under the prefix.
@@ -79,6 +118,16 @@ pub enum Error {
     BadUrl {
         /// The URL.
         url: String,
+    },
+    /// The credentials are for another kind of store.
+    #[error("{url} is a {scheme}:// store; the credentials given are for {credentials}:// stores")]
+    CredentialsMismatch {
+        /// The URL.
+        url: String,
+        /// The URL's scheme.
+        scheme: String,
+        /// The scheme the credentials are for.
+        credentials: &'static str,
     },
     /// The store could not be set up.
     #[error("configuring {url}")]
@@ -167,6 +216,15 @@ fn open(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, String), Error> {
     let (bucket, prefix) = rest.split_once('/').map_or((rest, ""), |(bucket, prefix)| {
         (bucket, prefix.trim_matches('/'))
     });
+    if let Some(credentials) = config.credentials.scheme()
+        && credentials != scheme
+    {
+        return Err(Error::CredentialsMismatch {
+            url: config.url.clone(),
+            scheme: scheme.to_owned(),
+            credentials,
+        });
+    }
     let store: Arc<dyn ObjectStore> = match scheme {
         "s3" => {
             let mut builder = object_store::aws::AmazonS3Builder::new()
@@ -178,27 +236,48 @@ fn open(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, String), Error> {
             if let Some(endpoint) = &config.endpoint {
                 builder = builder.with_endpoint(endpoint);
             }
-            if let (Some(key), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
+            if let Credentials::S3 {
+                access_key_id,
+                secret_access_key,
+            } = &config.credentials
+            {
                 builder = builder
-                    .with_access_key_id(key.expose())
-                    .with_secret_access_key(secret.expose());
+                    .with_access_key_id(access_key_id.expose())
+                    .with_secret_access_key(secret_access_key.expose());
             }
             Arc::new(builder.build().map_err(configure)?)
         }
-        "gs" => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+        "gs" => {
+            let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
-                .with_retry(retry)
-                .build()
-                .map_err(configure)?,
-        ),
-        "az" => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_retry(retry);
+            if let Credentials::Gcs {
+                service_account_key,
+            } = &config.credentials
+            {
+                builder = builder.with_service_account_key(service_account_key.expose());
+            }
+            Arc::new(builder.build().map_err(configure)?)
+        }
+        "az" => {
+            let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
                 .with_container_name(bucket)
-                .with_retry(retry)
-                .build()
-                .map_err(configure)?,
-        ),
+                .with_allow_http(config.allow_http)
+                .with_retry(retry);
+            if let Some(endpoint) = &config.endpoint {
+                builder = builder.with_endpoint(endpoint.clone());
+            }
+            if let Credentials::Azure {
+                account,
+                access_key,
+            } = &config.credentials
+            {
+                builder = builder
+                    .with_account(account)
+                    .with_access_key(access_key.expose());
+            }
+            Arc::new(builder.build().map_err(configure)?)
+        }
         "file" => {
             let directory = PathBuf::from(format!("/{}", rest.trim_start_matches('/')));
             std::fs::create_dir_all(&directory).map_err(|source| Error::Local {

@@ -3,15 +3,15 @@
 
 use std::fs;
 
-use sealcraft_store::{Error, StoreConfig, Upload, release_layout, upload};
+use sealcraft_secrets::Secret;
+use sealcraft_store::{Credentials, Error, StoreConfig, Upload, release_layout, upload};
 
 fn config(url: String) -> StoreConfig {
     StoreConfig {
         url,
         endpoint: None,
         region: None,
-        access_key_id: None,
-        secret_access_key: None,
+        credentials: Credentials::Ambient,
         allow_http: false,
         retries: 0,
     }
@@ -85,4 +85,60 @@ fn unknown_schemes_and_missing_files_are_clear_errors() {
     let store = config(format!("file://{}", dir.path().join("bucket").display()));
     let error = upload(&store, &[missing]).unwrap_err();
     assert!(error.to_string().contains("absent.json"), "{error}");
+}
+
+#[test]
+fn credentials_for_another_store_are_refused_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreConfig {
+        credentials: Credentials::S3 {
+            access_key_id: Secret::new("AKIDEXAMPLE"),
+            secret_access_key: Secret::new("s3-secret-never-shown"),
+        },
+        ..config(format!("file://{}", dir.path().join("bucket").display()))
+    };
+    let error = upload(&store, &[]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::CredentialsMismatch {
+                credentials: "s3",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("never-shown"), "{error}");
+    assert!(!dir.path().join("bucket").exists());
+}
+
+#[test]
+fn a_gcs_service_account_key_is_used_and_never_repeated() {
+    // A key that is not a service account key fails while the client is set
+    // up (so it reached the client), and the error does not quote it.
+    let store = StoreConfig {
+        credentials: Credentials::Gcs {
+            service_account_key: Secret::new(
+                "{\"type\": \"service_account\", \"private_key\": \"gcs-canary-7f3a\"}",
+            ),
+        },
+        ..config("gs://releases/app".into())
+    };
+    let error = upload(&store, &[]).unwrap_err();
+    let message = chain(&error);
+    assert!(
+        message.starts_with("configuring gs://releases/app") && message.contains("service account"),
+        "{message}"
+    );
+    assert!(!message.contains("gcs-canary-7f3a"), "{message}");
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        message.push_str(&format!(": {error}"));
+        cause = error.source();
+    }
+    message
 }

@@ -61,19 +61,36 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<()> {
     let upload = match &plan.upload {
         None => None,
         Some(upload) => {
-            let resolve =
-                |reference: &Option<String>| -> Result<Option<sealcraft_secrets::Secret>> {
-                    reference
-                        .as_deref()
-                        .map(crate::settings::resolve_secret)
-                        .transpose()
-                };
+            use sealcraft_pipeline::plan::UploadCredentials;
+            use sealcraft_store::Credentials;
+            let resolve = crate::settings::resolve_secret;
+            let credentials = match &upload.credentials {
+                UploadCredentials::Ambient => Credentials::Ambient,
+                UploadCredentials::S3 {
+                    access_key_id,
+                    secret_access_key,
+                } => Credentials::S3 {
+                    access_key_id: resolve(access_key_id)?,
+                    secret_access_key: resolve(secret_access_key)?,
+                },
+                UploadCredentials::Azure {
+                    account,
+                    access_key,
+                } => Credentials::Azure {
+                    account: account.clone(),
+                    access_key: resolve(access_key)?,
+                },
+                UploadCredentials::Gcs {
+                    service_account_key,
+                } => Credentials::Gcs {
+                    service_account_key: resolve(service_account_key)?,
+                },
+            };
             Some(sealcraft_store::StoreConfig {
                 url: upload.url.clone(),
                 endpoint: upload.endpoint.clone(),
                 region: upload.region.clone(),
-                access_key_id: resolve(&upload.access_key_id)?,
-                secret_access_key: resolve(&upload.secret_access_key)?,
+                credentials,
                 allow_http: upload.allow_http,
                 retries: 3,
             })

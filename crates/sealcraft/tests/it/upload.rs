@@ -158,8 +158,10 @@ fn artifacts_land_at_the_layout_paths_write_once_and_reruns_converge() {
         url: "s3://artifacts/releases".into(),
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         region: None,
-        access_key_id: Some(sealcraft_secrets::Secret::new(ACCESS_KEY)),
-        secret_access_key: Some(sealcraft_secrets::Secret::new(SECRET_KEY)),
+        credentials: sealcraft_store::Credentials::S3 {
+            access_key_id: sealcraft_secrets::Secret::new(ACCESS_KEY),
+            secret_access_key: sealcraft_secrets::Secret::new(SECRET_KEY),
+        },
         allow_http: true,
         retries: 1,
     };
@@ -200,22 +202,31 @@ fn artifacts_land_at_the_layout_paths_write_once_and_reruns_converge() {
     // Wrong credentials: a clear error that does not repeat the secret.
     let wrong = sealcraft_store::upload(
         &sealcraft_store::StoreConfig {
-            secret_access_key: Some(sealcraft_secrets::Secret::new("not-the-secret")),
+            credentials: sealcraft_store::Credentials::S3 {
+                access_key_id: sealcraft_secrets::Secret::new(ACCESS_KEY),
+                secret_access_key: sealcraft_secrets::Secret::new("not-the-secret"),
+            },
             ..store
         },
         &sboms,
     )
     .unwrap_err();
-    let message = format!(
-        "{wrong}: {}",
-        std::error::Error::source(&wrong)
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    );
+    let message = error_chain(&wrong);
     assert!(
         message.contains("s3://artifacts/releases") && !message.contains("not-the-secret"),
         "{message}"
     );
+}
+
+/// An error and all its causes, as the command line prints them.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        message.push_str(&format!(": {error}"));
+        cause = error.source();
+    }
+    message
 }
 
 pub(crate) fn walk(root: &Path) -> Vec<PathBuf> {
@@ -349,6 +360,11 @@ fn a_server_dying_mid_upload_leaves_no_partial_object_and_the_retry_completes() 
 /// Talks to Azurite with the emulator's well-known shared key: creates a
 /// container (`create NAME`) or prints a blob (`get NAME/PATH`), independently
 /// of the client under test.
+const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+/// Azurite's published development key for that account.
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
 const AZURITE_CLIENT: &str = r#"
 import base64, email.utils, hashlib, hmac, sys, urllib.request
 endpoint, action, target = sys.argv[1:4]
@@ -401,20 +417,24 @@ fn artifacts_reach_azure_blob_storage_through_azurite() {
     let endpoint = format!("http://127.0.0.1:{port}");
     azurite_client(&endpoint, "create", "artifacts");
 
+    // The account key comes through a secret reference, as for a real account;
+    // the endpoint is Azurite's path-style account URL.
+    let account_url = format!("{endpoint}/{AZURITE_ACCOUNT}");
     let config = project(&dir.path().join("project"), port, "TEST_S3_SECRET");
     let text = fs::read_to_string(&config).unwrap();
     let (before_upload, _) = text.split_once("[upload]").unwrap();
     fs::write(
         &config,
-        format!("{before_upload}[upload]\nurl = \"az://artifacts/releases\"\n"),
+        format!(
+            "{before_upload}[upload]\nurl = \"az://artifacts/releases\"\nendpoint = \"{account_url}\"\nallow_http = true\naccount = \"{AZURITE_ACCOUNT}\"\naccess_key = \"env:TEST_AZURE_KEY\"\n"
+        ),
     )
     .unwrap();
     let output = sealcraft(
         &["run", "--config", &config.display().to_string()],
         &[
             ("COSIGN_PASSWORD", "canary-key-pass-77ad"),
-            ("AZURE_STORAGE_USE_EMULATOR", "true"),
-            ("AZURITE_BLOB_STORAGE_URL", &endpoint),
+            ("TEST_AZURE_KEY", AZURITE_KEY),
         ],
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -431,6 +451,32 @@ fn artifacts_reach_azure_blob_storage_through_azurite() {
         );
         assert_eq!(stored, fs::read(&upload.local).unwrap(), "{}", upload.key);
     }
+
+    // Another account key: Azurite refuses the signature, and the error says
+    // where without repeating the key.
+    let wrong_key = "d3Jvbmcta2V5LW5vdC10aGUtYWNjb3VudHMta2V5LTAwMDAwMDAwMDAwMDAwMDA=";
+    let store = sealcraft_store::StoreConfig {
+        url: "az://artifacts/elsewhere".into(),
+        endpoint: Some(account_url),
+        region: None,
+        credentials: sealcraft_store::Credentials::Azure {
+            account: AZURITE_ACCOUNT.into(),
+            access_key: sealcraft_secrets::Secret::new(wrong_key),
+        },
+        allow_http: true,
+        retries: 0,
+    };
+    let wrong = sealcraft_store::upload(
+        &store,
+        &sealcraft_store::release_layout(&run_dir, "amd64")[..1],
+    )
+    .unwrap_err();
+    let message = error_chain(&wrong);
+    assert!(
+        message.starts_with("uploading az://artifacts/elsewhere/") && message.contains("403"),
+        "{message}"
+    );
+    assert!(!message.contains(wrong_key), "{message}");
 }
 
 /// An emulator process listening on a port, stopped when dropped.
