@@ -198,6 +198,53 @@ struct Request<'a> {
     scope: String,
 }
 
+/// A JSON body; `url` names it in errors.
+fn read_json<T: serde::de::DeserializeOwned>(
+    response: &mut ureq::http::Response<ureq::Body>,
+    url: String,
+) -> Result<T> {
+    response
+        .body_mut()
+        .read_json()
+        .map_err(|source| Error::Transport {
+            url,
+            source: Box::new(source),
+        })
+}
+
+impl<'a> Request<'a> {
+    /// `method` on a path of `registry`, with no headers and no body.
+    fn to(method: &'static str, registry: &'a str, path_and_query: String, scope: String) -> Self {
+        Self {
+            method,
+            registry,
+            path_and_query,
+            absolute: None,
+            headers: Vec::new(),
+            body: Body::Empty,
+            scope,
+        }
+    }
+
+    /// `method` on an upload location the registry answered with.
+    fn to_location(method: &'static str, registry: &'a str, url: String, scope: String) -> Self {
+        Self {
+            absolute: Some(url),
+            ..Self::to(method, registry, String::new(), scope)
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    fn body(mut self, body: Body<'a>) -> Self {
+        self.body = body;
+        self
+    }
+}
+
 impl Client {
     /// A client with `config`.
     pub fn new(config: ClientConfig) -> Result<Self> {
@@ -253,15 +300,7 @@ impl Client {
     /// Checks that the registry speaks the distribution API (`GET /v2/`), authenticating if asked.
     pub fn ping(&self, registry: &str) -> Result<()> {
         self.send(
-            Request {
-                method: "GET",
-                registry,
-                path_and_query: "/v2/".into(),
-                absolute: None,
-                headers: Vec::new(),
-                body: Body::Empty,
-                scope: String::new(),
-            },
+            Request::to("GET", registry, "/v2/".into(), String::new()),
             &[200],
         )?;
         Ok(())
@@ -270,15 +309,12 @@ impl Client {
     /// Whether `repository` has the blob.
     pub fn has_blob(&self, registry: &str, repository: &str, digest: &Digest) -> Result<bool> {
         let response = self.send(
-            Request {
-                method: "HEAD",
+            Request::to(
+                "HEAD",
                 registry,
-                path_and_query: format!("/v2/{repository}/blobs/{digest}"),
-                absolute: None,
-                headers: Vec::new(),
-                body: Body::Empty,
-                scope: pull_push(repository),
-            },
+                format!("/v2/{repository}/blobs/{digest}"),
+                pull_push(repository),
+            ),
             &[200, 404],
         )?;
         Ok(response.status() == 200)
@@ -305,15 +341,13 @@ impl Client {
             scope.push_str(&format!(" repository:{source}:pull"));
         }
         let response = self.send(
-            Request {
-                method: "POST",
+            Request::to(
+                "POST",
                 registry,
-                path_and_query: format!("/v2/{repository}/blobs/uploads/{query}"),
-                absolute: None,
-                headers: vec![("Content-Length", "0".into())],
-                body: Body::Empty,
-                scope: scope.clone(),
-            },
+                format!("/v2/{repository}/blobs/uploads/{query}"),
+                scope.clone(),
+            )
+            .header("Content-Length", "0"),
             &[201, 202],
         )?;
         if response.status() == 201 {
@@ -324,33 +358,17 @@ impl Client {
             location = self.upload_chunks(registry, &location, content, size, &scope)?;
             let url = with_query(&location, &format!("digest={digest}"));
             self.send(
-                Request {
-                    method: "PUT",
-                    registry,
-                    path_and_query: String::new(),
-                    absolute: Some(url),
-                    headers: vec![("Content-Length", "0".into())],
-                    body: Body::Empty,
-                    scope,
-                },
+                Request::to_location("PUT", registry, url, scope).header("Content-Length", "0"),
                 &[201],
             )?;
             return Ok(());
         }
         let url = with_query(&location, &format!("digest={digest}"));
         self.send(
-            Request {
-                method: "PUT",
-                registry,
-                path_and_query: String::new(),
-                absolute: Some(url),
-                headers: vec![
-                    ("Content-Type", "application/octet-stream".into()),
-                    ("Content-Length", size.to_string()),
-                ],
-                body: Body::Upload(content),
-                scope,
-            },
+            Request::to_location("PUT", registry, url, scope)
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Length", size.to_string())
+                .body(Body::Upload(content)),
             &[201],
         )?;
         Ok(())
@@ -383,19 +401,11 @@ impl Client {
             }
             let end = offset + filled as u64 - 1;
             let response = self.send(
-                Request {
-                    method: "PATCH",
-                    registry,
-                    path_and_query: String::new(),
-                    absolute: Some(location.clone()),
-                    headers: vec![
-                        ("Content-Type", "application/octet-stream".into()),
-                        ("Content-Range", format!("{offset}-{end}")),
-                        ("Content-Length", filled.to_string()),
-                    ],
-                    body: Body::Bytes(&buffer[..filled]),
-                    scope: scope.to_owned(),
-                },
+                Request::to_location("PATCH", registry, location.clone(), scope.to_owned())
+                    .header("Content-Type", "application/octet-stream")
+                    .header("Content-Range", format!("{offset}-{end}"))
+                    .header("Content-Length", filled.to_string())
+                    .body(Body::Bytes(&buffer[..filled])),
                 &[202],
             )?;
             location = self.location(registry, &response)?;
@@ -439,18 +449,15 @@ impl Client {
     ) -> Result<Digest> {
         let digest = sha256_of(bytes);
         let response = self.send(
-            Request {
-                method: "PUT",
+            Request::to(
+                "PUT",
                 registry,
-                path_and_query: format!("/v2/{repository}/manifests/{reference}"),
-                absolute: None,
-                headers: vec![
-                    ("Content-Type", media_type.to_owned()),
-                    ("Content-Length", bytes.len().to_string()),
-                ],
-                body: Body::Bytes(bytes),
-                scope: pull_push(repository),
-            },
+                format!("/v2/{repository}/manifests/{reference}"),
+                pull_push(repository),
+            )
+            .header("Content-Type", media_type)
+            .header("Content-Length", bytes.len().to_string())
+            .body(Body::Bytes(bytes)),
             &[201],
         )?;
         if let Some(answered) = response
@@ -481,15 +488,8 @@ impl Client {
     ) -> Result<Option<FetchedManifest>> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let mut response = self.send(
-            Request {
-                method: "GET",
-                registry,
-                path_and_query: path.clone(),
-                absolute: None,
-                headers: vec![("Accept", MANIFEST_ACCEPT.to_owned())],
-                body: Body::Empty,
-                scope: pull(repository),
-            },
+            Request::to("GET", registry, path.clone(), pull(repository))
+                .header("Accept", MANIFEST_ACCEPT),
             &[200, 404],
         )?;
         if response.status() == 404 {
@@ -578,15 +578,7 @@ impl Client {
     ) -> Result<(ureq::http::Response<ureq::Body>, String)> {
         let path = format!("/v2/{repository}/blobs/{digest}");
         let response = self.send(
-            Request {
-                method: "GET",
-                registry,
-                path_and_query: path.clone(),
-                absolute: None,
-                headers: Vec::new(),
-                body: Body::Empty,
-                scope: pull(repository),
-            },
+            Request::to("GET", registry, path.clone(), pull(repository)),
             &[200],
         )?;
         Ok((response, format!("{}{path}", self.base_url(registry))))
@@ -638,15 +630,7 @@ impl Client {
         let mut next = Some(format!("/v2/{repository}/tags/list?n=1000"));
         while let Some(path) = next.take() {
             let mut response = self.send(
-                Request {
-                    method: "GET",
-                    registry,
-                    path_and_query: path.clone(),
-                    absolute: None,
-                    headers: Vec::new(),
-                    body: Body::Empty,
-                    scope: pull(repository),
-                },
+                Request::to("GET", registry, path.clone(), pull(repository)),
                 &[200, 404],
             )?;
             if response.status() == 404 {
@@ -665,14 +649,7 @@ impl Client {
                         .to_owned()
                 });
             let url = format!("{}{path}", self.base_url(registry));
-            let list: TagList =
-                response
-                    .body_mut()
-                    .read_json()
-                    .map_err(|source| Error::Transport {
-                        url,
-                        source: Box::new(source),
-                    })?;
+            let list: TagList = read_json(&mut response, url)?;
             tags.extend(list.tags.unwrap_or_default());
         }
         Ok(tags)
@@ -688,15 +665,8 @@ impl Client {
     ) -> Result<Vec<sealcraft_oci::manifest::Descriptor>> {
         let path = format!("/v2/{repository}/referrers/{digest}");
         let mut response = self.send(
-            Request {
-                method: "GET",
-                registry,
-                path_and_query: path.clone(),
-                absolute: None,
-                headers: vec![("Accept", media_type::OCI_INDEX.to_owned())],
-                body: Body::Empty,
-                scope: pull(repository),
-            },
+            Request::to("GET", registry, path.clone(), pull(repository))
+                .header("Accept", media_type::OCI_INDEX),
             &[200, 404, 400],
         )?;
         let is_index = response
@@ -706,14 +676,7 @@ impl Client {
             .is_some_and(|value| value.starts_with(media_type::OCI_INDEX));
         if response.status() == 200 && is_index {
             let url = format!("{}{path}", self.base_url(registry));
-            let index: sealcraft_oci::manifest::Index =
-                response
-                    .body_mut()
-                    .read_json()
-                    .map_err(|source| Error::Transport {
-                        url,
-                        source: Box::new(source),
-                    })?;
+            let index: sealcraft_oci::manifest::Index = read_json(&mut response, url)?;
             return Ok(index.manifests);
         }
         let fallback_tag = format!("{}-{}", digest.algorithm(), digest.digest());
