@@ -54,6 +54,29 @@ fn shared_store() -> &'static PathBuf {
     })
 }
 
+/// Runs `sealcraft build` of `context` into the image `output` with the
+/// build store `store`, plus `extra` arguments and `env`.
+fn run_build(
+    context: &Path,
+    output: &str,
+    store: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut args = vec![
+        "build",
+        "--context",
+        context.to_str().unwrap(),
+        "--cache-dir",
+        store.to_str().unwrap(),
+        "--output",
+        output,
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    sealcraft(&args, env)
+}
+
 /// `sealcraft build` of `context` into `oci:OUTPUT:TAG`; the JSON result.
 fn build(
     context: &Path,
@@ -63,22 +86,21 @@ fn build(
     extra: &[&str],
 ) -> serde_json::Value {
     let base = base_mapping("base");
-    let output_name = format!("oci:{}:{tag}", output.display());
-    let mut args = vec![
-        "build",
-        "--context",
-        context.to_str().unwrap(),
-        "--cache-dir",
-        store.to_str().unwrap(),
-        "--output",
-        &output_name,
-        "--base",
-        &base,
-        "--json",
-        "--quiet",
-    ];
+    let mut args = vec!["--base", &base, "--json"];
     args.extend_from_slice(extra);
-    sealcraft_ok(&args)
+    let outcome = run_build(
+        context,
+        &format!("oci:{}:{tag}", output.display()),
+        store,
+        &args,
+        &[],
+    );
+    assert!(
+        outcome.status.success(),
+        "sealcraft build {args:?} failed: {}",
+        String::from_utf8_lossy(&outcome.stderr)
+    );
+    serde_json::from_slice(&outcome.stdout).unwrap()
 }
 
 /// The reference example built once, target `hardened`: its layout (tag `hardened`).
@@ -568,20 +590,14 @@ fn secrets_and_build_arguments_reach_no_layer_history_or_process_argument() {
     // The secret by file, the build argument's value from the environment: neither is in any argv.
     let secret_argument = format!("id=api,src={}", secret_file.display());
     let base = base_mapping("base");
-    let output_name = format!("oci:{}:v1", layout.display());
-    let outcome = sealcraft(
+    let outcome = run_build(
+        context.path(),
+        &format!("oci:{}:v1", layout.display()),
+        &store,
         &[
-            "build",
-            "--context",
-            context.path().to_str().unwrap(),
-            "--cache-dir",
-            store.to_str().unwrap(),
-            "--output",
-            &output_name,
             "--base",
             &base,
             "--json",
-            "--quiet",
             "--secret",
             &secret_argument,
             "--build-arg",
@@ -913,21 +929,15 @@ fn failing_build(
     base: &str,
     extra: &[&str],
 ) -> (Option<i32>, String) {
-    let output_name = format!("oci:{}:v1", output.display());
-    let mut args = vec![
-        "build",
-        "--context",
-        context.to_str().unwrap(),
-        "--cache-dir",
-        shared_store().to_str().unwrap(),
-        "--output",
-        &output_name,
-        "--base",
-        base,
-        "--quiet",
-    ];
+    let mut args = vec!["--base", base];
     args.extend_from_slice(extra);
-    let result = sealcraft(&args, &[]);
+    let result = run_build(
+        context,
+        &format!("oci:{}:v1", output.display()),
+        shared_store(),
+        &args,
+        &[],
+    );
     (
         result.status.code(),
         String::from_utf8_lossy(&result.stderr).into_owned(),
@@ -1224,15 +1234,7 @@ fn registry_build(
     output: &Path,
     extra: &[&str],
 ) -> std::process::Output {
-    let output_name = format!("oci:{}:v1", output.display());
     let mut args = vec![
-        "build",
-        "--context",
-        context.to_str().unwrap(),
-        "--cache-dir",
-        shared_store().to_str().unwrap(),
-        "--output",
-        &output_name,
         "--ca-bundle",
         registry.ca.to_str().unwrap(),
         "--registry-username",
@@ -1240,8 +1242,13 @@ fn registry_build(
         "--registry-password-from",
         "env:BASE_REGISTRY_PASSWORD",
         "--json",
-        "--quiet",
     ];
     args.extend_from_slice(extra);
-    sealcraft(&args, &[("BASE_REGISTRY_PASSWORD", password)])
+    run_build(
+        context,
+        &format!("oci:{}:v1", output.display()),
+        shared_store(),
+        &args,
+        &[("BASE_REGISTRY_PASSWORD", password)],
+    )
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::registry::TestRegistry;
-use crate::support::{cosign, generate_keys, make_base, sealcraft};
+use crate::support::{cosign, generate_keys, git_in, make_base, sealcraft};
 
 fn validate(schema: &Path, document: &Path) {
     let tool = std::env::var("SEALCRAFT_PYTHON_TOOLS").map_or_else(
@@ -41,23 +41,7 @@ fn a_run_attests_signs_every_artifact_and_pushes_the_provenance() {
     let keys = project.join("keys");
     generate_keys(&keys, "attest-pass");
     // A git checkout, so that provenance names the source commit.
-    let git = |args: &[&str]| {
-        let output = Command::new("git")
-            .args(args)
-            .current_dir(&project)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    };
+    let git = |args: &[&str]| git_in(&project, args);
     git(&["init", "-q", "-b", "main"]);
     git(&[
         "remote",
@@ -248,19 +232,7 @@ fn provenance_v02_is_available_for_policies_written_against_it() {
     let base_digest = make_base(&project.join("base"));
     let keys = project.join("keys");
     generate_keys(&keys, "p");
-    let git = |args: &[&str]| {
-        let output = Command::new("git")
-            .args(args)
-            .current_dir(&project)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
-    };
+    let git = |args: &[&str]| git_in(&project, args);
     git(&["init", "-q", "-b", "release"]);
     git(&[
         "remote",

@@ -32,6 +32,25 @@ pub(crate) fn sealcraft(args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 /// Writes cosign.key (encrypted with `password`) and cosign.pub into `dir`.
+/// Runs git in `dir` with a fixed identity; its trimmed standard output.
+pub(crate) fn git_in(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 pub(crate) fn generate_keys(dir: &Path, password: &str) {
     let output = sealcraft(
         &[
