@@ -835,6 +835,7 @@ fn crun_and_network_isolation_work_for_run_steps() {
     let dockerfile = "FROM base\n\
         RUN id -u > /built-by && test -w /tmp\n\
         RUN --network=none sh -c 'ls /sys/class/net > /interfaces'\n\
+        RUN sh -c 'ls /sys/class/net > /default-interfaces'\n\
         USER 1000\n";
     let context = write_context(&[("Dockerfile", dockerfile)]);
     let output = tempfile::tempdir().unwrap();
@@ -857,6 +858,17 @@ fn crun_and_network_isolation_work_for_run_steps() {
             .trim(),
         "lo"
     );
+    // Without the flag a step has the host's network, as the builder's apt needs.
+    let host: BTreeSet<String> = fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let seen: BTreeSet<String> = fs::read_to_string(rootfs.join("default-interfaces"))
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(seen, host);
 }
 
 #[test]
