@@ -654,37 +654,40 @@ impl Builder<'_> {
             }
             Command::Env(pairs) => {
                 let expanded = self.expand_pairs(working, pairs, line, keyword)?;
-                let mut runtime = working.config.runtime_config();
-                let mut env = runtime.env.take().unwrap_or_default();
-                for (key, value) in &expanded {
-                    if key.is_empty() || key.contains('=') {
-                        return Err(self.instruction_error(
-                            line,
-                            keyword,
-                            format!("invalid variable name {key:?}"),
-                        ));
-                    }
-                    env.retain(|existing| existing.split('=').next() != Some(key.as_str()));
-                    env.push(format!("{key}={value}"));
+                if let Some((key, _)) = expanded
+                    .iter()
+                    .find(|(key, _)| key.is_empty() || key.contains('='))
+                {
+                    return Err(self.instruction_error(
+                        line,
+                        keyword,
+                        format!("invalid variable name {key:?}"),
+                    ));
                 }
-                runtime.env = Some(env);
-                working.config.set_runtime_config(&runtime);
+                working.config.edit_runtime_config(|runtime| {
+                    let env = runtime.env.get_or_insert_default();
+                    for (key, value) in &expanded {
+                        env.retain(|existing| existing.split('=').next() != Some(key.as_str()));
+                        env.push(format!("{key}={value}"));
+                    }
+                });
                 self.config_step(working, format!("ENV {}", shown_pairs(&expanded)));
             }
             Command::Label(pairs) => {
                 let expanded = self.expand_pairs(working, pairs, line, keyword)?;
-                let mut runtime = working.config.runtime_config();
-                let mut labels = runtime.labels.take().unwrap_or_default();
-                labels.extend(expanded.iter().cloned());
-                runtime.labels = Some(labels);
-                working.config.set_runtime_config(&runtime);
+                working.config.edit_runtime_config(|runtime| {
+                    runtime
+                        .labels
+                        .get_or_insert_default()
+                        .extend(expanded.iter().cloned());
+                });
                 self.config_step(working, format!("LABEL {}", shown_pairs(&expanded)));
             }
             Command::User(raw) => {
                 let user = self.expand(working, raw, line, keyword)?;
-                let mut runtime = working.config.runtime_config();
-                runtime.user = Some(user.clone());
-                working.config.set_runtime_config(&runtime);
+                working
+                    .config
+                    .edit_runtime_config(|runtime| runtime.user = Some(user.clone()));
                 working.user_line = Some(line);
                 self.config_step(working, format!("USER {user}"));
             }
@@ -692,9 +695,9 @@ impl Builder<'_> {
                 let path = self.expand(working, raw, line, keyword)?;
                 let joined = working.in_workdir(&path);
                 let cleaned = format!("/{}", crate::ignore::clean(&joined).unwrap_or_default());
-                let mut runtime = working.config.runtime_config();
-                runtime.working_dir = Some(cleaned.clone());
-                working.config.set_runtime_config(&runtime);
+                working
+                    .config
+                    .edit_runtime_config(|runtime| runtime.working_dir = Some(cleaned.clone()));
                 let key = self.key(working, &["WORKDIR", &cleaned]);
                 let created_by = format!("WORKDIR {cleaned}");
                 self.layer_step(
@@ -715,40 +718,36 @@ impl Builder<'_> {
             }
             Command::Entrypoint(form) => {
                 let list = self.command_list(working, form);
-                let mut runtime = working.config.runtime_config();
-                runtime.entrypoint = Some(list.clone());
-                if !working.cmd_set {
-                    runtime.cmd = None;
-                }
-                working.config.set_runtime_config(&runtime);
+                // An ENTRYPOINT drops an inherited CMD, not one set in this stage.
+                let keep_cmd = working.cmd_set;
+                working.config.edit_runtime_config(|runtime| {
+                    runtime.entrypoint = Some(list.clone());
+                    if !keep_cmd {
+                        runtime.cmd = None;
+                    }
+                });
                 self.config_step(working, format!("ENTRYPOINT {}", json!(list)));
             }
             Command::Cmd(form) => {
                 let list = self.command_list(working, form);
-                let mut runtime = working.config.runtime_config();
-                runtime.cmd = Some(list.clone());
-                working.config.set_runtime_config(&runtime);
+                working
+                    .config
+                    .edit_runtime_config(|runtime| runtime.cmd = Some(list.clone()));
                 working.cmd_set = true;
                 self.config_step(working, format!("CMD {}", json!(list)));
             }
             Command::Expose(raw) => {
                 let words = self.expand_list(working, raw, line, keyword)?;
-                let mut runtime = working.config.runtime_config();
-                let mut ports: BTreeSet<String> = runtime
-                    .exposed_ports
-                    .take()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
+                let mut added = Vec::new();
                 for word in &words {
-                    for port in expose_ports(word)
-                        .map_err(|message| self.instruction_error(line, keyword, message))?
-                    {
-                        ports.insert(port);
-                    }
+                    added.extend(
+                        expose_ports(word)
+                            .map_err(|message| self.instruction_error(line, keyword, message))?,
+                    );
                 }
-                runtime.exposed_ports = Some(ports.into_iter().collect());
-                working.config.set_runtime_config(&runtime);
+                working.config.edit_runtime_config(|runtime| {
+                    runtime.exposed_ports = Some(sorted_union(runtime.exposed_ports.take(), added));
+                });
                 self.config_step(working, format!("EXPOSE {}", words.join(" ")));
             }
             Command::Volume(raw) => {
@@ -756,16 +755,9 @@ impl Builder<'_> {
                 if words.is_empty() {
                     return Err(self.instruction_error(line, keyword, "VOLUME needs a path"));
                 }
-                let mut runtime = working.config.runtime_config();
-                let mut volumes: BTreeSet<String> = runtime
-                    .volumes
-                    .take()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-                volumes.extend(words.iter().cloned());
-                runtime.volumes = Some(volumes.into_iter().collect());
-                working.config.set_runtime_config(&runtime);
+                working.config.edit_runtime_config(|runtime| {
+                    runtime.volumes = Some(sorted_union(runtime.volumes.take(), words.clone()));
+                });
                 self.config_step(working, format!("VOLUME {}", json!(words)));
             }
             Command::StopSignal(raw) => {
@@ -785,9 +777,9 @@ impl Builder<'_> {
                         format!("{signal:?} is not a signal (SIGTERM, 9, …)"),
                     ));
                 }
-                let mut runtime = working.config.runtime_config();
-                runtime.stop_signal = Some(signal.clone());
-                working.config.set_runtime_config(&runtime);
+                working
+                    .config
+                    .edit_runtime_config(|runtime| runtime.stop_signal = Some(signal.clone()));
                 self.config_step(working, format!("STOPSIGNAL {signal}"));
             }
             Command::Healthcheck(check) => {
@@ -1598,6 +1590,16 @@ impl Builder<'_> {
         }
         Ok(commit_image(output, &config, descriptors, annotations)?)
     }
+}
+
+/// `existing` and `added` as one sorted list without repeats (EXPOSE, VOLUME).
+fn sorted_union(existing: Option<Vec<String>>, added: Vec<String>) -> Vec<String> {
+    let union: BTreeSet<String> = existing
+        .unwrap_or_default()
+        .into_iter()
+        .chain(added)
+        .collect();
+    union.into_iter().collect()
 }
 
 /// `k=v k2=v2` as a history entry shows it.

@@ -390,6 +390,13 @@ impl ImageConfig {
             .unwrap_or_default()
     }
 
+    /// Reads the runtime defaults, lets `edit` change them, and writes them back.
+    pub fn edit_runtime_config(&mut self, edit: impl FnOnce(&mut RuntimeConfig)) {
+        let mut runtime = self.runtime_config();
+        edit(&mut runtime);
+        self.set_runtime_config(&runtime);
+    }
+
     /// Replaces the fields of `config.config` that [`RuntimeConfig`] models,
     /// keeping any others (such as `Healthcheck`).
     pub fn set_runtime_config(&mut self, runtime: &RuntimeConfig) {

@@ -981,6 +981,47 @@ fn only_the_stages_the_target_needs_are_built() {
 }
 
 #[test]
+fn an_entrypoint_drops_an_inherited_cmd_but_not_one_of_its_own_stage() {
+    let dockerfile = "FROM base AS parent\n\
+        CMD [\"--inherited\"]\n\
+        USER 1000\n\
+        FROM parent AS replaced\n\
+        ENTRYPOINT [\"/bin/app\"]\n\
+        FROM parent AS kept\n\
+        CMD [\"--own\"]\n\
+        ENTRYPOINT [\"/bin/app\"]\n\
+        EXPOSE 80 80/tcp 53/udp\n\
+        EXPOSE 80\n";
+    let context = write_context(&[("Dockerfile", dockerfile)]);
+    let output = tempfile::tempdir().unwrap();
+    let layout = output.path().join("oci");
+    let config_of = |target: &str| {
+        build(
+            context.path(),
+            &layout,
+            target,
+            shared_store(),
+            &["--target", target],
+        );
+        let manifest = crate::support::skopeo_config(&layout, target);
+        manifest["config"].clone()
+    };
+    let replaced = config_of("replaced");
+    assert_eq!(replaced["Entrypoint"], serde_json::json!(["/bin/app"]));
+    assert!(
+        replaced.get("Cmd").is_none_or(serde_json::Value::is_null),
+        "{replaced}"
+    );
+    let kept = config_of("kept");
+    assert_eq!(kept["Cmd"], serde_json::json!(["--own"]));
+    // Ports accumulate once each, `80` and `80/tcp` being the same port.
+    assert_eq!(
+        kept["ExposedPorts"],
+        serde_json::json!({"53/udp": {}, "80/tcp": {}})
+    );
+}
+
+#[test]
 fn every_instruction_reaches_the_config_and_the_filesystem() {
     let dockerfile = r#"# escape=\
 ARG VERSION=1.2.3
