@@ -2,7 +2,6 @@
 //! their `.dep-v0` ELF section lists every crate compiled in.
 
 use std::io::Read;
-use std::path::Path;
 
 use serde::Deserialize;
 
@@ -53,18 +52,9 @@ pub(crate) fn catalog(
     limits: &Limits,
     inventory: &mut Inventory,
 ) {
-    for file in files {
-        // Executables only: that is where cargo-auditable data lives.
-        if file.mode & 0o111 == 0 || file.size < 64 || file.size > limits.max_binary_bytes {
-            continue;
-        }
-        let path: &Path = &file.path;
-        let read = |offset: u64, length: u64| {
-            source
-                .read_at(path, offset, length)
-                .ok()
-                .filter(|bytes| bytes.len() as u64 == length)
-        };
+    // Executables only: that is where cargo-auditable data lives.
+    for file in crate::elf::executables(files, limits) {
+        let read = crate::elf::exact_reads(source, &file.path);
         match audit_data(&read) {
             Ok(None) => {}
             Err(message) => warn(inventory, "cargo-auditable-malformed", &file.path, message),

@@ -4,6 +4,31 @@
 /// Reads `length` bytes at `offset`; `None` when the file is shorter.
 pub(crate) type ReadAt<'a> = &'a dyn Fn(u64, u64) -> Option<Vec<u8>>;
 
+/// The files worth opening as ELF executables: an execute bit set, room
+/// for the headers, and within the size limit.
+pub(crate) fn executables<'a>(
+    files: &'a [crate::SourceFile],
+    limits: &crate::Limits,
+) -> impl Iterator<Item = &'a crate::SourceFile> {
+    let largest = limits.max_binary_bytes;
+    files
+        .iter()
+        .filter(move |file| file.mode & 0o111 != 0 && file.size >= 64 && file.size <= largest)
+}
+
+/// Reads of `path` in `source` for [`ReadAt`]: only complete ones count.
+pub(crate) fn exact_reads<'a>(
+    source: &'a dyn crate::FileSource,
+    path: &'a std::path::Path,
+) -> impl Fn(u64, u64) -> Option<Vec<u8>> + 'a {
+    move |offset, length| {
+        source
+            .read_at(path, offset, length)
+            .ok()
+            .filter(|bytes| bytes.len() as u64 == length)
+    }
+}
+
 struct Elf<'a> {
     read: ReadAt<'a>,
     is_64: bool,

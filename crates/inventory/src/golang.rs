@@ -1,8 +1,6 @@
 //! Go binaries: the `.go.buildinfo` section (Go 1.18 and later) names the
 //! Go version, the main module and every dependency module.
 
-use std::path::Path;
-
 use crate::{FileSource, Inventory, Limits, Package, PackageType, SourceFile, display, purl, warn};
 
 const SECTION: &str = ".go.buildinfo";
@@ -103,17 +101,8 @@ pub(crate) fn catalog(
     limits: &Limits,
     inventory: &mut Inventory,
 ) {
-    for file in files {
-        if file.mode & 0o111 == 0 || file.size < 64 || file.size > limits.max_binary_bytes {
-            continue;
-        }
-        let path: &Path = &file.path;
-        let read = |offset: u64, length: u64| {
-            source
-                .read_at(path, offset, length)
-                .ok()
-                .filter(|bytes| bytes.len() as u64 == length)
-        };
+    for file in crate::elf::executables(files, limits) {
+        let read = crate::elf::exact_reads(source, &file.path);
         let Some((offset, size)) = crate::elf::find_section(&read, SECTION) else {
             continue;
         };
