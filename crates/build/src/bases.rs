@@ -117,6 +117,9 @@ fn resolve(
         }
     };
     let image = Image::load_descriptor(&store.blobs, named.clone(), Some(architecture))?;
+    // What prune goes by: this base (index and platform manifest) is in use.
+    store.touch_blob(&named.digest);
+    store.touch_blob(&image.descriptor.digest);
     let config_architecture = image.config.architecture().unwrap_or_default();
     if config_architecture != architecture {
         return Err(Error::BaseUnusable {

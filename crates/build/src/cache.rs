@@ -11,6 +11,7 @@
 //!   work/<id>/    one build's scratch space (mount points, uppers, bundles,
 //!                 temporary files), with its lock in work/<id>.lock
 //!   empty/        an empty lower layer
+//!   store.lock    held shared by every build, exclusively by a prune
 //! ```
 //!
 //! Everything is written under a temporary name in the build's work
@@ -18,6 +19,10 @@
 //! an entry that looks complete. A build locks `work/<id>.lock` before it
 //! creates `work/<id>`; the next build to open the store unmounts and
 //! removes work directories whose lock nobody holds.
+//!
+//! Use is recorded in modification times: a step record, a base image's
+//! manifest and a cache mount are touched whenever a build uses them, which
+//! is what `prune` goes by.
 
 use std::fs;
 use std::io;
@@ -35,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::overlay::sweep_stale_mounts;
 
 /// Bumped whenever how compressed copies are made changes, so older ones are not reused.
-const COMPRESSED_VERSION: &str = "v2";
+pub(crate) const COMPRESSED_VERSION: &str = "v2";
 
 /// A layer: its blob and the digest of its uncompressed tar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +62,18 @@ pub(crate) struct Store {
     root: PathBuf,
     pub(crate) blobs: Layout,
     work: WorkDir,
+    /// Shared for the build's lifetime, so a prune never runs under it.
+    _in_use: OwnedFd,
+}
+
+/// The lock file builds share and a prune takes alone.
+pub(crate) const STORE_LOCK: &str = "store.lock";
+
+/// Marks `path` as used now; best-effort, since use tracking only guides pruning.
+pub(crate) fn touch(path: &Path) {
+    if let Ok(file) = fs::File::open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
 }
 
 /// One build's work directory, locked while the build runs.
@@ -92,19 +109,23 @@ impl Drop for WorkDir {
     }
 }
 
-fn hex(digest: &Digest) -> &str {
+pub(crate) fn hex(digest: &Digest) -> &str {
     digest
         .as_ref()
         .split_once(':')
         .map_or(digest.as_ref(), |(_, hex)| hex)
 }
 
-fn try_lock(path: &Path) -> io::Result<Option<OwnedFd>> {
-    let fd = rustix::fs::open(
+fn open_lock(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
         path,
         OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o600),
-    )?;
+    )?)
+}
+
+pub(crate) fn try_lock(path: &Path) -> io::Result<Option<OwnedFd>> {
+    let fd = open_lock(path)?;
     match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Some(fd)),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
@@ -120,12 +141,16 @@ impl Store {
             fs::create_dir_all(root.join(sub))?;
         }
         fs::set_permissions(root.join("work"), fs::Permissions::from_mode(0o700))?;
+        let in_use = open_lock(&root.join(STORE_LOCK))?;
+        // Waits while a prune runs; builds share the lock with each other.
+        rustix::fs::flock(&in_use, FlockOperation::LockShared)?;
         remove_abandoned_work(&root.join("work"))?;
         let blobs = Layout::open_or_create(root.join("blobs")).map_err(io::Error::other)?;
         Ok(Self {
             root: root.to_path_buf(),
             blobs,
             work: claim_work_dir(&root.join("work"))?,
+            _in_use: in_use,
         })
     }
 
@@ -192,12 +217,21 @@ impl Store {
 
     /// The cached result of the step with `key`, if its blob is still here.
     pub(crate) fn lookup_step(&self, key: &str) -> Option<StepRecord> {
-        let bytes = fs::read(self.root.join("steps").join(key)).ok()?;
+        let path = self.root.join("steps").join(key);
+        let bytes = fs::read(&path).ok()?;
         let record: StepRecord = serde_json::from_slice(&bytes).ok()?;
         match &record.layer {
             Some(layer) if !self.blobs.has_blob(&layer.descriptor.digest) => None,
-            _ => Some(record),
+            _ => {
+                touch(&path);
+                Some(record)
+            }
         }
+    }
+
+    /// Marks a base image (its index or manifest blob) as used by this build.
+    pub(crate) fn touch_blob(&self, digest: &Digest) {
+        touch(&self.blobs.blob_path(digest));
     }
 
     /// Records the result of the step with `key`.
@@ -254,23 +288,20 @@ impl Store {
         let path = self.root.join("mounts").join(key);
         let created = !path.exists();
         fs::create_dir_all(&path)?;
+        touch(&path);
         Ok((path, created))
     }
 
     /// A lock for a `sharing=locked` cache mount.
     pub(crate) fn lock_cache_mount(&self, directory: &Path) -> io::Result<OwnedFd> {
-        let fd = rustix::fs::open(
-            directory.with_extension("lock"),
-            OFlags::CREATE | OFlags::RDWR | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
-        )?;
+        let fd = open_lock(&directory.with_extension("lock"))?;
         rustix::fs::flock(&fd, FlockOperation::LockExclusive)?;
         Ok(fd)
     }
 }
 
 /// Removes the work directories (and lock files) of builds that are gone.
-fn remove_abandoned_work(work: &Path) -> io::Result<()> {
+pub(crate) fn remove_abandoned_work(work: &Path) -> io::Result<()> {
     for entry in fs::read_dir(work)? {
         let path = entry?.path();
         if path

@@ -29,6 +29,7 @@ pub mod harden;
 pub mod ignore;
 pub mod mounts;
 mod overlay;
+mod prune;
 mod rootfs;
 mod runtime;
 pub mod words;
@@ -43,6 +44,7 @@ pub use executor::{
     build,
 };
 pub use frontend::{ExternalImage, external_images};
+pub use prune::{PruneReport, prune};
 pub use runtime::{RuntimeKind, RuntimeSettings};
 
 /// Everything that can go wrong while producing an image.
@@ -185,6 +187,18 @@ pub enum Error {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// The directory to prune is not a build store.
+    #[error("{} is not a build store (no steps/, layers/ and blobs/ layout); nothing was removed", path.display())]
+    NotAStore {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A build has the store open.
+    #[error("{} is in use by a running build; prune it when no build runs", path.display())]
+    StoreInUse {
+        /// The store.
+        path: PathBuf,
     },
     /// RUN, COPY and ADD need root (overlay mounts and a runtime).
     #[error(

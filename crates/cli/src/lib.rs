@@ -40,6 +40,9 @@ pub enum Command {
     Assemble(AssembleArgs),
     /// Build an image from a multi-stage Dockerfile, daemonless (RUN steps in runc or crun).
     Build(BuildArgs),
+    /// Manage the build store `sealcraft build` keeps its layers and step cache in.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Remove package managers, their exclusive dependencies, unreachable libraries, docs and caches.
     Harden(HardenArgs),
     /// Squash all layers of an image into one, keeping every config field.
@@ -392,6 +395,27 @@ pub struct BuildArgs {
     /// Registry access for base images.
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// `sealcraft cache …`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Remove what no build used lately (step records, base images, cache mounts) and every layer only they needed.
+    Prune(PruneArgs),
+}
+
+/// `sealcraft cache prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The build store (default: the one `sealcraft build` uses, ~/.cache/sealcraft/build).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep what a build used within this long: 168h, 7d, 90m.
+    #[arg(long, value_name = "DURATION", default_value = "168h")]
+    pub unused_for: String,
+    /// Remove everything, whenever it was used.
+    #[arg(long, conflicts_with = "unused_for")]
+    pub all: bool,
 }
 
 /// `sealcraft harden`.

@@ -9,7 +9,7 @@ mod settings;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sealcraft_cli::{Cli, Command, DbCommand, ImageCommand, KeyCommand};
+use sealcraft_cli::{CacheCommand, Cli, Command, DbCommand, ImageCommand, KeyCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Image(ImageCommand::Gc(args)) => commands::image::gc(args, &printer),
         Command::Assemble(args) => commands::assemble::assemble(args, &printer),
         Command::Build(args) => commands::build::build(args, &printer),
+        Command::Cache(CacheCommand::Prune(args)) => commands::cache::prune(args, &printer),
         Command::Harden(args) => commands::harden::harden(args, &printer),
         Command::Squash(args) => commands::squash::squash(args, &printer),
         Command::Key(KeyCommand::Generate(args)) => commands::key::generate(args, &printer),

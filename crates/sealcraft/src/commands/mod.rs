@@ -3,6 +3,7 @@
 pub(crate) mod assemble;
 pub(crate) mod blob;
 pub(crate) mod build;
+pub(crate) mod cache;
 pub(crate) mod db;
 pub(crate) mod harden;
 pub(crate) mod image;

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use sha2::Digest as _;
 
@@ -1304,4 +1305,154 @@ fn registry_build(
         &args,
         &[("BASE_REGISTRY_PASSWORD", password)],
     )
+}
+
+/// Sets the modification time of everything under `root` (not following
+/// links) to `age` ago, as if no build had used it since.
+fn age_tree(root: &Path, age: Duration) {
+    let then = std::time::SystemTime::now() - age;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let metadata = fs::symlink_metadata(&path).unwrap();
+        if metadata.is_dir() {
+            pending.extend(
+                fs::read_dir(&path)
+                    .unwrap()
+                    .map(|entry| entry.unwrap().path()),
+            );
+        }
+        if metadata.is_dir() || metadata.is_file() {
+            fs::File::open(&path).unwrap().set_modified(then).unwrap();
+        }
+    }
+}
+
+fn prune_store(store: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "cache",
+        "prune",
+        "--cache-dir",
+        store.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    sealcraft(&args, &[])
+}
+
+fn pruned(store: &Path, extra: &[&str]) -> serde_json::Value {
+    let output = prune_store(store, extra);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn all_cached(result: &serde_json::Value) -> Vec<bool> {
+    result["report"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["cached"].as_bool().unwrap())
+        .collect()
+}
+
+#[test]
+fn prune_removes_what_no_build_used_and_builds_go_on() {
+    let first = write_context(&[(
+        "Dockerfile",
+        "FROM base\n\
+         RUN --mount=type=cache,target=/var/cache/first sh -c 'echo first > /first'\n\
+         USER 1000\n",
+    )]);
+    let second = write_context(&[(
+        "Dockerfile",
+        "FROM base\nRUN echo second > /second\nUSER 1000\n",
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let outputs = dir.path().join("out");
+    let build_into =
+        |context: &Path, name: &str| build(context, &outputs.join(name), "v1", &store, &[]);
+    let first_digest = build_into(first.path(), "a")["digest"].clone();
+    let second_digest = build_into(second.path(), "b")["digest"].clone();
+
+    // Everything was just used: nothing goes.
+    let report = pruned(&store, &["--unused-for", "1h"]);
+    for field in [
+        "steps",
+        "base_images",
+        "layer_directories",
+        "blobs",
+        "cache_mounts",
+    ] {
+        assert_eq!(report[field], 0, "{field}: {report}");
+    }
+
+    // Two days later only the first Dockerfile is built again (from cache).
+    age_tree(&store, Duration::from_secs(2 * 86_400));
+    let again = build_into(first.path(), "a2");
+    assert_eq!(all_cached(&again), [true]);
+    let report = pruned(&store, &["--unused-for", "1d"]);
+    assert_eq!(report["steps"], 1, "the second RUN step: {report}");
+    assert_eq!(report["layer_directories"], 1, "{report}");
+    assert_eq!(
+        report["blobs"], 2,
+        "its layer and the layer's gzip copy: {report}"
+    );
+    assert_eq!(report["cache_mounts"], 1, "the mount no RUN used: {report}");
+    assert_eq!(report["base_images"], 0, "the base was used: {report}");
+    assert!(report["bytes"].as_u64().unwrap() > 0);
+
+    // The first still comes from the cache; the second is rebuilt, identically.
+    let again = build_into(first.path(), "a3");
+    assert_eq!(all_cached(&again), [true]);
+    assert_eq!(again["digest"], first_digest);
+    let rebuilt = build_into(second.path(), "b2");
+    assert_eq!(all_cached(&rebuilt), [false]);
+    assert_eq!(rebuilt["digest"], second_digest);
+
+    // --all empties the store, which then works as a new one.
+    let report = pruned(&store, &["--all"]);
+    assert_eq!(report["steps"], 2, "{report}");
+    assert_eq!(report["base_images"], 1, "{report}");
+    let fresh = build_into(first.path(), "a4");
+    assert_eq!(all_cached(&fresh), [false]);
+    assert_eq!(fresh["digest"], first_digest);
+
+    // Never under a running build: the store lock is held shared while one runs.
+    let mut holder = Command::new("flock")
+        .arg("--shared")
+        .arg(store.join("store.lock"))
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = prune_store(&store, &["--all"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("in use by a running build"),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+    assert_eq!(all_cached(&build_into(first.path(), "a5")), [true]);
+
+    // A directory that is not a store is left alone.
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::write(elsewhere.join("keep.txt"), "mine\n").unwrap();
+    let refused = prune_store(&elsewhere, &["--all"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a build store"));
+    assert!(elsewhere.join("keep.txt").exists());
+
+    // Ages that would remove everything by accident, or mean nothing, are refused.
+    for bad in ["0", "soon"] {
+        let output = prune_store(&store, &["--unused-for", bad]);
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+    }
+    assert_eq!(all_cached(&build_into(first.path(), "a6")), [true]);
 }
