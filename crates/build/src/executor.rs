@@ -1123,14 +1123,14 @@ impl Builder<'_> {
             } else {
                 ""
             };
-        let shown = match &run.command {
-            Form::Exec(list) => json!(list).to_string(),
-            Form::Shell(command) => format!("{} {command}", working.shell.join(" ")),
-        };
-        let created_by = format!("RUN {flags}{shown}");
+        // The command as written; history shows a shell form with its shell.
         let command_text = match &run.command {
             Form::Exec(list) => json!(list).to_string(),
             Form::Shell(command) => command.clone(),
+        };
+        let created_by = match &run.command {
+            Form::Exec(_) => format!("RUN {flags}{command_text}"),
+            Form::Shell(_) => format!("RUN {flags}{} {command_text}", working.shell.join(" ")),
         };
         let request = RunRequest {
             stage: label.to_owned(),

@@ -102,7 +102,9 @@ pub enum Error {
         user: String,
     },
     /// The user does not exist in the image.
-    #[error("the image user {user:?} is not in the image's /etc/passwd")]
+    #[error(
+        "the image user {user:?} is not in the image's /etc/passwd; create it first (useradd in a RUN step, [user] in sealcraft.toml) or give a numeric uid"
+    )]
     UnknownUser {
         /// The configured user.
         user: String,

@@ -240,32 +240,29 @@ impl<'a> Lexer<'a> {
                 self.braced()
             }
             Some(ch) if ch == '_' || ch.is_ascii_alphabetic() => {
-                let mut name = String::new();
-                while let Some(ch) = self.peek() {
-                    if ch == '_' || ch.is_ascii_alphanumeric() {
-                        name.push(ch);
-                        self.position += 1;
-                    } else {
-                        break;
-                    }
-                }
+                let name = self.name();
                 Ok(self.vars.get(&name).cloned().unwrap_or_default())
             }
             _ => Ok("$".to_owned()),
         }
     }
 
+    /// The variable-name characters from here on (letters, digits, `_`).
+    fn name(&mut self) -> String {
+        let mut name = String::new();
+        while let Some(ch) = self
+            .peek()
+            .filter(|ch| *ch == '_' || ch.is_ascii_alphanumeric())
+        {
+            name.push(ch);
+            self.position += 1;
+        }
+        name
+    }
+
     /// After `${`: the name, an optional modifier and its word, then `}`.
     fn braced(&mut self) -> Result<String, WordError> {
-        let mut name = String::new();
-        while let Some(ch) = self.peek() {
-            if ch == '_' || ch.is_ascii_alphanumeric() {
-                name.push(ch);
-                self.position += 1;
-            } else {
-                break;
-            }
-        }
+        let name = self.name();
         let valid = name
             .chars()
             .next()

@@ -361,23 +361,6 @@ impl Unpacker<'_> {
     }
 
     fn opaque(&mut self, meta: &EntryMeta) -> Result<()> {
-        if self.options.whiteouts == WhiteoutMode::Overlay {
-            self.stats.whiteouts += 1;
-            let Some(full) = self
-                .prepare_parents(meta, &meta.path.join("x"), true)?
-                .and_then(|p| p.parent().map(Path::to_path_buf))
-            else {
-                return Ok(());
-            };
-            rustix::fs::lsetxattr(
-                &full,
-                "trusted.overlay.opaque",
-                b"y",
-                rustix::fs::XattrFlags::empty(),
-            )
-            .map_err(|errno| self.io(meta)(errno.into()))?;
-            return Ok(());
-        }
         self.stats.whiteouts += 1;
         let Some(full) = self
             .prepare_parents(meta, &meta.path.join("x"), true)?
@@ -385,6 +368,15 @@ impl Unpacker<'_> {
         else {
             return Ok(());
         };
+        if self.options.whiteouts == WhiteoutMode::Overlay {
+            return rustix::fs::lsetxattr(
+                &full,
+                "trusted.overlay.opaque",
+                b"y",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(|errno| self.io(meta)(errno.into()));
+        }
         let Ok(children) = fs::read_dir(&full) else {
             return Ok(());
         };

@@ -104,6 +104,19 @@ fn build(
     serde_json::from_slice(&outcome.stdout).unwrap()
 }
 
+/// A context holding only `dockerfile`, built with the shared store into a
+/// fresh layout (tag `v1`): the directory holding it, the layout, the result.
+fn build_dockerfile(
+    dockerfile: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, PathBuf, serde_json::Value) {
+    let context = write_context(&[("Dockerfile", dockerfile)]);
+    let output = tempfile::tempdir().unwrap();
+    let layout = output.path().join("oci");
+    let result = build(context.path(), &layout, "v1", shared_store(), extra);
+    (output, layout, result)
+}
+
 /// The reference example built once, target `hardened`: its layout (tag `hardened`).
 fn reference() -> &'static PathBuf {
     static REFERENCE: OnceLock<PathBuf> = OnceLock::new();
@@ -472,16 +485,7 @@ fn run_steps_become_oci_changes() {
          && mv /usr/share/doc/bash /usr/share/doc/bash-renamed \\\n\
          && echo linked > /linked-a && ln /linked-a /linked-b\n\
         USER 1000\n";
-    let context = write_context(&[("Dockerfile", dockerfile)]);
-    let output = tempfile::tempdir().unwrap();
-    let layout = output.path().join("oci");
-    build(
-        context.path(),
-        &layout,
-        "v1",
-        shared_store(),
-        &["--compression", "none"],
-    );
+    let (output, layout, _) = build_dockerfile(dockerfile, &["--compression", "none"]);
     // GNU tar, an independent reader, lists the last layer.
     let last = layer_digests(&layout).pop().unwrap();
     let listing = run_tool(
@@ -838,16 +842,7 @@ fn crun_and_network_isolation_work_for_run_steps() {
         RUN --network=none sh -c 'ls /sys/class/net > /interfaces'\n\
         RUN sh -c 'ls /sys/class/net > /default-interfaces'\n\
         USER 1000\n";
-    let context = write_context(&[("Dockerfile", dockerfile)]);
-    let output = tempfile::tempdir().unwrap();
-    let layout = output.path().join("oci");
-    build(
-        context.path(),
-        &layout,
-        "v1",
-        shared_store(),
-        &["--runtime", "crun", "--no-cache"],
-    );
+    let (output, layout, _) = build_dockerfile(dockerfile, &["--runtime", "crun", "--no-cache"]);
     let rootfs = crate::support::umoci_unpack(&layout, "v1", &output.path().join("bundle"));
     assert_eq!(
         fs::read_to_string(rootfs.join("built-by")).unwrap().trim(),
@@ -965,15 +960,7 @@ fn only_the_stages_the_target_needs_are_built() {
         RUN echo ok > /ok\n\
         FROM needed AS final\n\
         USER 1000\n";
-    let context = write_context(&[("Dockerfile", dockerfile)]);
-    let output = tempfile::tempdir().unwrap();
-    let result = build(
-        context.path(),
-        &output.path().join("oci"),
-        "v1",
-        shared_store(),
-        &[],
-    );
+    let (_output, _, result) = build_dockerfile(dockerfile, &[]);
     assert_eq!(
         result["report"]["stages"],
         serde_json::json!(["needed", "final"])
