@@ -288,10 +288,31 @@ fn the_reference_dockerfile_builds_and_runs_as_non_root() {
     );
 }
 
+/// A symbolic link at a lowercase path, removed when dropped.
+struct LowercaseLink(PathBuf);
+
+impl LowercaseLink {
+    fn to(target: &Path) -> Self {
+        let link = std::env::temp_dir().join(format!("sealcraft-it-{}", std::process::id()));
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        Self(link)
+    }
+}
+
+impl Drop for LowercaseLink {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
 #[test]
 fn buildah_builds_the_same_filesystem() {
     let dir = tempfile::tempdir().unwrap();
-    let (base_layout, _) = debian_base();
+    // buildah derives an image name from an oci: path and wants it lowercase,
+    // which neither a checkout's path nor a temporary directory's name promises.
+    let base_layout = LowercaseLink::to(&debian_base().0);
+    let base_layout = &base_layout.0;
     let storage = [
         "--root".to_owned(),
         dir.path().join("storage").display().to_string(),
