@@ -1,13 +1,18 @@
 //! sealcraft's command line as clap derive structs. Behaviour lives in the
-//! binary's `commands/` modules; this crate only describes the surface.
+//! binary's `commands/` modules; this crate only describes the surface and
+//! parses values into types (choices as enums, `KEY=VALUE` pairs split), so
+//! a malformed flag is refused by the parser with clap's own message.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// What `sealcraft --help` opens with.
+const ABOUT: &str = "sealcraft takes an application from source to a signed, attested SLSA Build Level 3 container image, natively and without a daemon, and checks such images at the door of a cluster.";
 
 /// From source to a signed, attested container image, and checks at the door.
 #[derive(Debug, Parser)]
-#[command(name = "sealcraft", version, about, propagate_version = true)]
+#[command(name = "sealcraft", version, about = ABOUT, propagate_version = true)]
 pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]
@@ -107,8 +112,14 @@ pub struct ScanArgs {
     #[arg(long)]
     pub db: PathBuf,
     /// Severities that fail the scan, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "HIGH,CRITICAL")]
-    pub fail_on: Vec<String>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        ignore_case = true,
+        default_value = "HIGH,CRITICAL"
+    )]
+    pub fail_on: Vec<SeverityArg>,
     /// Findings without a fixed version do not fail the scan.
     #[arg(long)]
     pub ignore_unfixed: bool,
@@ -184,11 +195,11 @@ pub struct PublishArgs {
     #[command(flatten)]
     pub password: PasswordArgs,
     /// Attach an attestation: TYPE=PREDICATE_FILE (TYPE: slsaprovenance1, cyclonedx, spdx, vuln or a URI); repeatable.
-    #[arg(long, value_name = "TYPE=FILE")]
-    pub attestation: Vec<String>,
+    #[arg(long, value_name = "TYPE=FILE", value_parser = parse_pair)]
+    pub attestation: Vec<(String, String)>,
     /// A claim in the signature payload: KEY=VALUE; repeatable.
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub annotation: Vec<String>,
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub annotation: Vec<(String, String)>,
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
@@ -271,9 +282,9 @@ pub struct RunArgs {
     /// The config file.
     #[arg(long, short, default_value = "sealcraft.toml")]
     pub config: PathBuf,
-    /// Stop after this stage (preflight, build, harden, squash, sbom, scan, attest, upload, publish).
-    #[arg(long)]
-    pub until: Option<String>,
+    /// Stop after this stage.
+    #[arg(long, value_enum)]
+    pub until: Option<StageArg>,
 }
 
 /// `sealcraft image …`.
@@ -357,14 +368,14 @@ pub struct BuildArgs {
     #[arg(long)]
     pub target: Option<String>,
     /// A build argument, KEY=VALUE (or KEY to take the value from the environment); repeatable.
-    #[arg(long, value_name = "KEY[=VALUE]")]
-    pub build_arg: Vec<String>,
+    #[arg(long, value_name = "KEY[=VALUE]", value_parser = parse_build_arg)]
+    pub build_arg: Vec<BuildArg>,
     /// A secret for RUN --mount=type=secret: id=ID,src=FILE, id=ID,env=NAME or id=ID,ref=vault:…; repeatable.
-    #[arg(long, value_name = "id=ID,src=FILE")]
-    pub secret: Vec<String>,
+    #[arg(long, value_name = "id=ID,src=FILE", value_parser = parse_secret)]
+    pub secret: Vec<SecretArg>,
     /// Use IMAGE wherever FROM or COPY --from names NAME: NAME=oci:DIR:TAG@sha256:… or NAME=HOST/REPO@sha256:…; repeatable.
-    #[arg(long, value_name = "NAME=IMAGE")]
-    pub base: Vec<String>,
+    #[arg(long, value_name = "NAME=IMAGE", value_parser = parse_pair)]
+    pub base: Vec<(String, String)>,
     /// Refuse base images that are not named by digest.
     #[arg(long)]
     pub require_pinned: bool,
@@ -375,17 +386,17 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Network for RUN steps: default (the host's) or none.
-    #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
-    pub network: String,
+    #[arg(long, value_enum, default_value_t = NetworkArg::Default)]
+    pub network: NetworkArg,
     /// The OCI runtime for RUN steps.
-    #[arg(long, default_value = "runc", value_parser = ["runc", "crun"])]
-    pub runtime: String,
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Runc)]
+    pub runtime: RuntimeArg,
     /// The architecture to build for (default: the host's).
     #[arg(long)]
     pub arch: Option<String>,
-    /// Layer compression: gzip, zstd or none.
-    #[arg(long, default_value = "gzip", value_parser = ["gzip", "zstd", "none"])]
-    pub compression: String,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub compression: CompressionArg,
     /// Allow the image to run as root (for builder images that are not shipped).
     #[arg(long)]
     pub allow_root: bool,
@@ -441,4 +452,244 @@ pub struct HardenArgs {
     /// The architecture to pick from an index.
     #[arg(long)]
     pub arch: Option<String>,
+}
+
+/// `--network` of `sealcraft build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkArg {
+    /// The host's network.
+    Default,
+    /// The host's network (Docker's name for it).
+    Host,
+    /// Loopback only.
+    None,
+}
+
+/// `--runtime` of `sealcraft build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeArg {
+    /// runc.
+    Runc,
+    /// crun.
+    Crun,
+}
+
+/// `--compression` of new layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// gzip (what every reader takes).
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// Uncompressed tar.
+    None,
+}
+
+/// A severity level of `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// UNKNOWN.
+    Unknown,
+    /// LOW.
+    Low,
+    /// MEDIUM.
+    Medium,
+    /// HIGH.
+    High,
+    /// CRITICAL.
+    Critical,
+}
+
+/// A stage of `sealcraft run`, for `--until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StageArg {
+    /// Pins and inputs checked.
+    Preflight,
+    /// The image produced.
+    Build,
+    /// The hardened image.
+    Harden,
+    /// All layers in one.
+    Squash,
+    /// SBOM documents.
+    Sbom,
+    /// Vulnerability scan and gate.
+    Scan,
+    /// Provenance and artifact signatures.
+    Attest,
+    /// Artifacts to object storage.
+    Upload,
+    /// Signed, then pushed.
+    Publish,
+}
+
+/// `--build-arg KEY[=VALUE]`: without a value, the environment's (as docker does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildArg {
+    /// The argument's name.
+    pub name: String,
+    /// Its value, when given on the command line.
+    pub value: Option<String>,
+}
+
+/// `--secret id=ID,src=FILE|env=NAME|ref=REF`, as a secret reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretArg {
+    /// The id RUN --mount=type=secret names.
+    pub id: String,
+    /// Where the value comes from: `file:PATH`, `env:NAME` or any secret reference.
+    pub reference: String,
+}
+
+/// `KEY=VALUE` with a non-empty key and value.
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+            Ok((key.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+fn parse_build_arg(text: &str) -> Result<BuildArg, String> {
+    let (name, value) = match text.split_once('=') {
+        Some((name, value)) => (name, Some(value.to_owned())),
+        None => (text, None),
+    };
+    if name.is_empty() {
+        return Err(format!("{text:?}: the name is empty"));
+    }
+    Ok(BuildArg {
+        name: name.to_owned(),
+        value,
+    })
+}
+
+fn parse_secret(text: &str) -> Result<SecretArg, String> {
+    let mut id = None;
+    let mut reference = None;
+    for field in text.split(',') {
+        match field.split_once('=') {
+            Some(("id", value)) => id = Some(value.to_owned()),
+            Some(("src" | "source", value)) => reference = Some(format!("file:{value}")),
+            Some(("env", value)) => reference = Some(format!("env:{value}")),
+            Some(("ref", value)) => reference = Some(value.to_owned()),
+            Some(("type", "file" | "env")) => {}
+            _ => {
+                return Err(format!(
+                    "{text:?}: expected id=ID with src=FILE, env=NAME or ref=env:/file:/vault: reference"
+                ));
+            }
+        }
+    }
+    let Some(id) = id.filter(|id| !id.is_empty()) else {
+        return Err(format!("{text:?} needs id=…"));
+    };
+    // Like buildx: a bare id reads the environment variable of that name.
+    let reference = reference.unwrap_or_else(|| format!("env:{id}"));
+    Ok(SecretArg { id, reference })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_says_what_sealcraft_is() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.starts_with(ABOUT), "{help}");
+        assert!(!help.contains("argument structs"), "{help}");
+    }
+
+    #[test]
+    fn values_parse_into_types() {
+        let cli = Cli::try_parse_from([
+            "sealcraft",
+            "build",
+            "--build-arg",
+            "A=1",
+            "--build-arg",
+            "FROM_ENV",
+            "--secret",
+            "id=token,src=/run/t",
+            "--base",
+            "debian=oci:/b:x@sha256:00",
+            "--network",
+            "none",
+            "--compression",
+            "zstd",
+            "--output",
+            "oci:out:tag",
+        ])
+        .unwrap();
+        let Command::Build(args) = cli.command else {
+            panic!("a build command expected");
+        };
+        assert_eq!(
+            args.build_arg,
+            [
+                BuildArg {
+                    name: "A".into(),
+                    value: Some("1".into())
+                },
+                BuildArg {
+                    name: "FROM_ENV".into(),
+                    value: None
+                }
+            ]
+        );
+        assert_eq!(args.secret[0].reference, "file:/run/t");
+        assert_eq!(args.base[0].0, "debian");
+        assert_eq!(args.network, NetworkArg::None);
+        assert_eq!(args.compression, CompressionArg::Zstd);
+        for bad in [
+            [
+                "sealcraft",
+                "build",
+                "--base",
+                "nameonly",
+                "--output",
+                "oci:o:t",
+            ],
+            [
+                "sealcraft",
+                "build",
+                "--secret",
+                "src=/x",
+                "--output",
+                "oci:o:t",
+            ],
+            [
+                "sealcraft",
+                "build",
+                "--network",
+                "bridge",
+                "--output",
+                "oci:o:t",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+        let scan = Cli::try_parse_from([
+            "sealcraft",
+            "scan",
+            "oci:x",
+            "--db",
+            "d",
+            "--fail-on",
+            "low,Critical",
+        ])
+        .unwrap();
+        let Command::Scan(args) = scan.command else {
+            panic!("a scan command expected");
+        };
+        assert_eq!(args.fail_on, [SeverityArg::Low, SeverityArg::Critical]);
+    }
 }

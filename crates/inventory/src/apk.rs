@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::InventoryCode;
 use crate::{
     FileSource, Inventory, Limits, Package, PackageType, SourceFile, SourcePackage, display, purl,
     read_metadata, warn,
@@ -53,7 +54,7 @@ pub(crate) fn catalog(
         let (Some(name), Some(version)) = (name, version) else {
             warn(
                 inventory,
-                "apk-malformed-entry",
+                InventoryCode::ApkMalformedEntry,
                 &database.path,
                 "an entry without P: or V: was skipped",
             );

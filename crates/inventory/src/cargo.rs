@@ -5,6 +5,7 @@ use std::io::Read;
 
 use serde::Deserialize;
 
+use crate::InventoryCode;
 use crate::{FileSource, Inventory, Limits, Package, PackageType, SourceFile, display, purl, warn};
 
 const SECTION: &str = ".dep-v0";
@@ -26,7 +27,7 @@ struct AuditPackage {
 
 /// The crates listed in an ELF file's `.dep-v0` section, if it has one.
 fn audit_data(read: &dyn Fn(u64, u64) -> Option<Vec<u8>>) -> Result<Option<AuditData>, String> {
-    let Some((offset, size)) = crate::elf::find_section(read, SECTION) else {
+    let Some((offset, size)) = sealcraft_elf::find_section(read, SECTION) else {
         return Ok(None);
     };
     if size > MAX_SECTION_BYTES {
@@ -53,11 +54,16 @@ pub(crate) fn catalog(
     inventory: &mut Inventory,
 ) {
     // Executables only: that is where cargo-auditable data lives.
-    for file in crate::elf::executables(files, limits) {
-        let read = crate::elf::exact_reads(source, &file.path);
+    for file in crate::binaries::executables(files, limits) {
+        let read = crate::binaries::exact_reads(source, &file.path);
         match audit_data(&read) {
             Ok(None) => {}
-            Err(message) => warn(inventory, "cargo-auditable-malformed", &file.path, message),
+            Err(message) => warn(
+                inventory,
+                InventoryCode::CargoAuditableMalformed,
+                &file.path,
+                message,
+            ),
             Ok(Some(data)) => {
                 for package in data.packages {
                     // Build-time dependencies (build scripts, proc macros) are not in the binary.

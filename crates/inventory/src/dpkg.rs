@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use crate::InventoryCode;
 use crate::{
     FileSource, Inventory, Limits, Package, PackageType, SourceFile, SourcePackage, display, purl,
     read_metadata, warn,
@@ -87,7 +88,7 @@ pub(crate) fn catalog(
             let (Some(name), Some(version)) = (stanza.get("Package"), stanza.get("Version")) else {
                 warn(
                     inventory,
-                    "dpkg-malformed-entry",
+                    InventoryCode::DpkgMalformedEntry,
                     &database.path,
                     "an entry without Package or Version was skipped",
                 );

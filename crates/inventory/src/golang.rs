@@ -1,6 +1,7 @@
 //! Go binaries: the `.go.buildinfo` section (Go 1.18 and later) names the
 //! Go version, the main module and every dependency module.
 
+use crate::InventoryCode;
 use crate::{FileSource, Inventory, Limits, Package, PackageType, SourceFile, display, purl, warn};
 
 const SECTION: &str = ".go.buildinfo";
@@ -101,15 +102,15 @@ pub(crate) fn catalog(
     limits: &Limits,
     inventory: &mut Inventory,
 ) {
-    for file in crate::elf::executables(files, limits) {
-        let read = crate::elf::exact_reads(source, &file.path);
-        let Some((offset, size)) = crate::elf::find_section(&read, SECTION) else {
+    for file in crate::binaries::executables(files, limits) {
+        let read = crate::binaries::exact_reads(source, &file.path);
+        let Some((offset, size)) = sealcraft_elf::find_section(&read, SECTION) else {
             continue;
         };
         if size > MAX_SECTION_BYTES {
             warn(
                 inventory,
-                "go-buildinfo-malformed",
+                InventoryCode::GoBuildinfoMalformed,
                 &file.path,
                 format!("{SECTION} of {size} bytes is too large"),
             );
@@ -118,7 +119,7 @@ pub(crate) fn catalog(
         let Some(section) = read(offset, size) else {
             warn(
                 inventory,
-                "go-buildinfo-malformed",
+                InventoryCode::GoBuildinfoMalformed,
                 &file.path,
                 format!("{SECTION} lies outside the file"),
             );
@@ -127,7 +128,12 @@ pub(crate) fn catalog(
         let info = match parse(&section) {
             Ok(info) => info,
             Err(message) => {
-                warn(inventory, "go-buildinfo-malformed", &file.path, message);
+                warn(
+                    inventory,
+                    InventoryCode::GoBuildinfoMalformed,
+                    &file.path,
+                    message,
+                );
                 continue;
             }
         };

@@ -13,22 +13,23 @@
 //! version appended as `%40<version>` when it differs, the major release in
 //! `distro=`).
 
+pub mod accounts;
 mod apk;
+mod binaries;
 mod cargo;
 mod dpkg;
-mod elf;
 mod golang;
 mod npm;
 mod os;
-pub mod pkgdb;
 mod python;
-mod rpm;
+pub mod rpm;
 mod source;
 
 use std::path::Path;
 
 use serde::Serialize;
 
+pub use accounts::{AccountError, Accounts, ResolvedUser, RootUserError};
 pub use os::OsRelease;
 pub use python::normalize_name as normalize_python_name;
 pub use source::{DirectorySource, FileSource, SourceFile, ViewSource};
@@ -107,16 +108,39 @@ pub struct Package {
     pub layer: Option<usize>,
 }
 
-/// Something that could not be read as expected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Warning {
-    /// Stable kebab-case code.
-    pub code: &'static str,
-    /// The file concerned.
-    pub path: String,
-    /// What was wrong.
-    pub message: String,
+sealcraft_findings::codes! {
+    /// What can go wrong while reading an inventory (from an image, a
+    /// directory or an SBOM); the rest is still read.
+    pub enum InventoryCode: domain "inventory", subject "path" {
+        /// A metadata file is larger than the limit and was skipped.
+        MetadataTooLarge = "metadata-too-large": "a metadata file is larger than the limit and was skipped",
+        /// A file could not be read.
+        UnreadableFile = "unreadable-file": "a file could not be read",
+        /// A dpkg database entry lacks Package or Version.
+        DpkgMalformedEntry = "dpkg-malformed-entry": "a dpkg database entry lacks Package or Version",
+        /// An apk database entry lacks P: or V:.
+        ApkMalformedEntry = "apk-malformed-entry": "an apk database entry lacks P: or V:",
+        /// The RPM database could not be opened.
+        RpmdbUnreadable = "rpmdb-unreadable": "the RPM database could not be opened",
+        /// An RPM package header could not be parsed.
+        RpmdbMalformedHeader = "rpmdb-malformed-header": "an RPM package header could not be parsed",
+        /// Python metadata lacks Name or Version.
+        PythonMetadataIncomplete = "python-metadata-incomplete": "Python metadata lacks Name or Version",
+        /// An npm lockfile is not JSON.
+        NpmLockfileMalformed = "npm-lockfile-malformed": "an npm lockfile is not JSON",
+        /// An npm package.json is not JSON.
+        NpmPackageJsonMalformed = "npm-package-json-malformed": "an npm package.json is not JSON",
+        /// A binary's cargo-auditable data is malformed.
+        CargoAuditableMalformed = "cargo-auditable-malformed": "a binary's cargo-auditable data is malformed",
+        /// A Go binary's build information is malformed.
+        GoBuildinfoMalformed = "go-buildinfo-malformed": "a Go binary's build information is malformed",
+        /// An SBOM names a package with something that is not a package URL.
+        SbomBadPurl = "sbom-bad-purl": "an SBOM names a package with something that is not a package URL",
+    }
 }
+
+/// Something that could not be read as expected.
+pub type Warning = sealcraft_findings::Warning<InventoryCode>;
 
 /// Everything found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -198,8 +222,23 @@ pub fn catalog(source: &dyn FileSource, limits: &Limits) -> Inventory {
     });
     inventory
         .warnings
-        .sort_by(|a, b| (&a.path, a.code).cmp(&(&b.path, b.code)));
+        .sort_by(|a, b| (&a.subject, a.code).cmp(&(&b.subject, b.code)));
     inventory
+}
+
+/// Catalogs an image of `layout` through its merged view; nothing is unpacked.
+pub fn catalog_image(
+    layout: &sealcraft_oci::layout::Layout,
+    image: &sealcraft_oci::image::Image,
+    limits: &Limits,
+) -> Result<Inventory, sealcraft_oci::Error> {
+    let view = sealcraft_oci::view::MergedView::from_image(
+        layout,
+        &image.manifest,
+        &image.config,
+        &sealcraft_oci::layer::LayerLimits::default(),
+    )?;
+    Ok(catalog(&ViewSource(&view), limits))
 }
 
 /// Percent-encodes a purl component (name, version or qualifier value):
@@ -256,15 +295,13 @@ pub(crate) fn display(path: &Path) -> String {
 
 pub(crate) fn warn(
     inventory: &mut Inventory,
-    code: &'static str,
+    code: InventoryCode,
     path: &Path,
     message: impl Into<String>,
 ) {
-    inventory.warnings.push(Warning {
-        code,
-        path: display(path),
-        message: message.into(),
-    });
+    inventory
+        .warnings
+        .push(Warning::new(code, display(path), message));
 }
 
 /// Reads a metadata file, turning problems into warnings.
@@ -277,7 +314,7 @@ pub(crate) fn read_metadata(
     if file.size > limits.max_metadata_bytes {
         warn(
             inventory,
-            "metadata-too-large",
+            InventoryCode::MetadataTooLarge,
             &file.path,
             format!(
                 "{} bytes, more than the limit of {}; skipped",
@@ -289,7 +326,12 @@ pub(crate) fn read_metadata(
     match source.read(&file.path, limits.max_metadata_bytes) {
         Ok(bytes) => Some(bytes),
         Err(error) => {
-            warn(inventory, "unreadable-file", &file.path, error.to_string());
+            warn(
+                inventory,
+                InventoryCode::UnreadableFile,
+                &file.path,
+                error.to_string(),
+            );
             None
         }
     }

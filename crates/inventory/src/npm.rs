@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::InventoryCode;
 use crate::{
     FileSource, Inventory, Limits, Package, PackageType, SourceFile, display, purl, read_metadata,
     warn,
@@ -107,7 +108,7 @@ pub(crate) fn catalog(
             let Ok(lock) = serde_json::from_slice::<Value>(&bytes) else {
                 warn(
                     inventory,
-                    "npm-lockfile-malformed",
+                    InventoryCode::NpmLockfileMalformed,
                     &file.path,
                     "not JSON; skipped",
                 );
@@ -198,7 +199,7 @@ pub(crate) fn catalog(
         let Ok(manifest) = serde_json::from_slice::<Value>(&bytes) else {
             warn(
                 inventory,
-                "npm-package-json-malformed",
+                InventoryCode::NpmPackageJsonMalformed,
                 &file.path,
                 "not JSON; skipped",
             );

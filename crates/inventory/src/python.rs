@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::InventoryCode;
 use crate::{
     FileSource, Inventory, Limits, Package, PackageType, SourceFile, display, purl, read_metadata,
     warn,
@@ -106,7 +107,7 @@ pub(crate) fn catalog(
         let (Some(name), Some(version)) = (metadata.name, metadata.version) else {
             warn(
                 inventory,
-                "python-metadata-incomplete",
+                InventoryCode::PythonMetadataIncomplete,
                 &file.path,
                 "no Name or Version header; skipped",
             );

@@ -1,19 +1,23 @@
 //! RPM packages: `var/lib/rpm/rpmdb.sqlite` (rpm 4.16 and later), whose
-//! `Packages` table holds one header blob per installed package.
+//! `Packages` table holds one header blob per installed package. The
+//! header format readers are public: the package-database editor uses them.
 
 use std::path::Path;
 
+use crate::InventoryCode;
 use crate::{
     FileSource, Inventory, Limits, Package, PackageType, SourceFile, SourcePackage, display, purl,
     read_metadata, warn,
 };
 
-pub(crate) const DATABASE: &str = "var/lib/rpm/rpmdb.sqlite";
+/// The database, relative to the root.
+pub const DATABASE: &str = "var/lib/rpm/rpmdb.sqlite";
 
-pub(crate) const TAG_NAME: u32 = 1000;
-pub(crate) const TAG_VERSION: u32 = 1001;
-pub(crate) const TAG_RELEASE: u32 = 1002;
-pub(crate) const TAG_EPOCH: u32 = 1003;
+/// Header tags (rpmtag.h numbers).
+pub const TAG_NAME: u32 = 1000;
+pub const TAG_VERSION: u32 = 1001;
+pub const TAG_RELEASE: u32 = 1002;
+pub const TAG_EPOCH: u32 = 1003;
 const TAG_LICENSE: u32 = 1014;
 const TAG_ARCH: u32 = 1022;
 const TAG_SOURCERPM: u32 = 1044;
@@ -42,7 +46,7 @@ fn be32(bytes: &[u8], offset: usize) -> Option<u32> {
 
 /// The value of one header entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum HeaderValue {
+pub enum HeaderValue {
     /// A string (or an i18n string's first translation).
     Text(String),
     /// A string array.
@@ -51,11 +55,12 @@ pub(crate) enum HeaderValue {
     Numbers(Vec<u32>),
 }
 
-pub(crate) const TAG_PROVIDENAME: u32 = 1047;
-pub(crate) const TAG_REQUIRENAME: u32 = 1049;
-pub(crate) const TAG_DIRINDEXES: u32 = 1116;
-pub(crate) const TAG_BASENAMES: u32 = 1117;
-pub(crate) const TAG_DIRNAMES: u32 = 1118;
+/// More header tags: provides, requires and the file list.
+pub const TAG_PROVIDENAME: u32 = 1047;
+pub const TAG_REQUIRENAME: u32 = 1049;
+pub const TAG_DIRINDEXES: u32 = 1116;
+pub const TAG_BASENAMES: u32 = 1117;
+pub const TAG_DIRNAMES: u32 = 1118;
 const TYPE_STRING_ARRAY: u32 = 8;
 /// No header holds more elements than this in one entry; more means damage.
 const MAX_ELEMENTS: usize = 1 << 20;
@@ -63,7 +68,7 @@ const MAX_ELEMENTS: usize = 1 << 20;
 /// Every string, string-array and int32 entry of a header blob: index
 /// count, data length, 16-byte index entries (tag, type, offset, count),
 /// then the data store.
-pub(crate) fn header_entries(blob: &[u8]) -> Option<std::collections::BTreeMap<u32, HeaderValue>> {
+pub fn header_entries(blob: &[u8]) -> Option<std::collections::BTreeMap<u32, HeaderValue>> {
     let entries = usize::try_from(be32(blob, 0)?).ok()?;
     let data_length = usize::try_from(be32(blob, 4)?).ok()?;
     let data_start = 8usize.checked_add(entries.checked_mul(16)?)?;
@@ -156,7 +161,12 @@ pub(crate) fn catalog(
     let blobs = match read_blobs(&bytes) {
         Ok(blobs) => blobs,
         Err(message) => {
-            warn(inventory, "rpmdb-unreadable", &database.path, message);
+            warn(
+                inventory,
+                InventoryCode::RpmdbUnreadable,
+                &database.path,
+                message,
+            );
             return;
         }
     };
@@ -164,7 +174,7 @@ pub(crate) fn catalog(
         let Some(header) = parse_header(&blob) else {
             warn(
                 inventory,
-                "rpmdb-malformed-header",
+                InventoryCode::RpmdbMalformedHeader,
                 &database.path,
                 "a package header could not be parsed; skipped",
             );

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use sealcraft_inventory::{DirectorySource, Limits, PackageType, catalog};
+use sealcraft_inventory::{DirectorySource, InventoryCode, Limits, PackageType, catalog};
 
 /// A minimal little-endian ELF64 file with one named section holding `content`.
 fn elf_with_section(name: &str, content: &[u8]) -> Vec<u8> {
@@ -158,12 +158,12 @@ fn alpine_go_and_cargo_packages_are_found() {
     let musl = &inventory.packages[1];
     assert_eq!(musl.files, vec!["/lib/ld-musl-x86_64.so.1".to_owned()]);
     assert_eq!(musl.licenses, vec!["MIT".to_owned()]);
-    let codes: Vec<&str> = inventory
+    let codes: Vec<InventoryCode> = inventory
         .warnings
         .iter()
         .map(|warning| warning.code)
         .collect();
-    assert_eq!(codes, vec!["apk-malformed-entry"]);
+    assert_eq!(codes, vec![InventoryCode::ApkMalformedEntry]);
 }
 
 /// An RPM header blob with string entries (and an int32 epoch).
@@ -272,12 +272,12 @@ fn rpm_packages_come_from_rpmdb_sqlite() {
             .iter()
             .map(|warning| warning.code)
             .collect::<Vec<_>>(),
-        vec!["rpmdb-malformed-header"]
+        vec![InventoryCode::RpmdbMalformedHeader]
     );
 
     // A file that is not SQLite is a warning, not a failure.
     std::fs::write(root.join("var/lib/rpm/rpmdb.sqlite"), b"not a database").unwrap();
     let inventory = catalog(&DirectorySource::new(root), &Limits::default());
     assert!(inventory.packages.is_empty());
-    assert_eq!(inventory.warnings[0].code, "rpmdb-unreadable");
+    assert_eq!(inventory.warnings[0].code, InventoryCode::RpmdbUnreadable);
 }

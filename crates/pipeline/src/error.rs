@@ -32,9 +32,33 @@ pub enum Error {
     /// An image operation failed.
     #[error(transparent)]
     Oci(#[from] sealcraft_oci::Error),
-    /// Assembly failed.
+    /// The Dockerfile cannot be used as written.
     #[error(transparent)]
-    Build(#[from] sealcraft_build::Error),
+    Dockerfile(#[from] sealcraft_dockerfile::Error),
+    /// A Dockerfile build failed.
+    #[error(transparent)]
+    Build(#[from] sealcraft_builder::Error),
+    /// Native assembly failed.
+    #[error(transparent)]
+    Assemble(#[from] sealcraft_assemble::Error),
+    /// Hardening failed.
+    #[error(transparent)]
+    Harden(#[from] sealcraft_harden::Error),
+    /// The SBOM documents could not be written.
+    #[error(transparent)]
+    Sbom(#[from] sealcraft_sbom::Error),
+    /// A file of the run directory could not be written.
+    #[error(transparent)]
+    Write(#[from] sealcraft_files::Error),
+    /// A record could not be serialized.
+    #[error("serializing {what}")]
+    Serialize {
+        /// What.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Talking to the registry failed.
     #[error(transparent)]
     Registry(#[from] sealcraft_registry::Error),
@@ -68,7 +92,7 @@ pub enum Error {
     },
     /// The advisory database could not be read.
     #[error(transparent)]
-    AdvisoryStore(#[from] sealcraft_vuln::store::Error),
+    Advisories(#[from] sealcraft_vuln::Error),
     /// Uploading artifacts failed.
     #[error(transparent)]
     Store(#[from] sealcraft_store::Error),
@@ -85,3 +109,14 @@ pub enum Error {
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether a gate said no (the run stopped before publishing): exit 1, not 2.
+    pub fn is_gate_failure(&self) -> bool {
+        match self {
+            Self::GateFailed { .. } => true,
+            Self::Stage { source, .. } => source.is_gate_failure(),
+            _ => false,
+        }
+    }
+}

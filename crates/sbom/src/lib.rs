@@ -10,8 +10,12 @@
 
 use std::collections::BTreeMap;
 
+mod documents;
+
+pub use documents::{Formats, SbomReport, file_name, write};
+
 use sealcraft_inventory::{
-    Inventory, OsRelease, Package, PackageType, Purl, SourcePackage, Warning,
+    Inventory, InventoryCode, OsRelease, Package, PackageType, Purl, SourcePackage, Warning,
 };
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -39,6 +43,18 @@ pub enum Error {
     /// Neither CycloneDX nor SPDX.
     #[error("not a CycloneDX or SPDX JSON document (no bomFormat or spdxVersion)")]
     UnknownFormat,
+    /// The output directory could not be created.
+    #[error("creating {}", path.display())]
+    Directory {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document could not be written.
+    #[error(transparent)]
+    Write(#[from] sealcraft_files::Error),
 }
 
 /// The version written into tool metadata.
@@ -434,11 +450,11 @@ pub fn read(bytes: &[u8]) -> Result<Inventory, Error> {
     let mut inventory = Inventory::default();
     for (text, version, licenses, document_name) in entries {
         let Some(purl) = Purl::parse(&text) else {
-            inventory.warnings.push(Warning {
-                code: "sbom-bad-purl",
-                path: String::new(),
-                message: format!("{text:?} is not a package URL"),
-            });
+            inventory.warnings.push(Warning::new(
+                InventoryCode::SbomBadPurl,
+                String::new(),
+                format!("{text:?} is not a package URL"),
+            ));
             continue;
         };
         let Some(kind) = kind_of(&purl.kind) else {

@@ -1,6 +1,6 @@
 //! The sealcraft binary: parses arguments, resolves settings, runs a
 //! command, renders its result and maps the outcome to an exit code
-//! (0 success, 1 a gate said no, 2 operational error).
+//! (0 success, 1 a gate or check said no, 2 operational error).
 
 mod commands;
 mod output;
@@ -10,6 +10,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sealcraft_cli::{CacheCommand, Cli, Command, DbCommand, ImageCommand, KeyCommand};
+
+/// How a command ended; errors are the third outcome (exit 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitStatus {
+    /// It did what was asked.
+    Success,
+    /// A check ran and said no (a gate failed, a signature did not verify).
+    Rejected,
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,18 +44,8 @@ fn main() -> ExitCode {
         Command::Db(DbCommand::Info(args)) => commands::db::info(args, &printer),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
-        // A check that ran and said no (a signature that does not verify) is exit 1.
-        Err(error)
-            if error.downcast_ref::<output::Rejected>().is_some()
-                || matches!(
-                    error.downcast_ref::<sealcraft_pipeline::Error>(),
-                    Some(sealcraft_pipeline::Error::GateFailed { .. })
-                ) =>
-        {
-            printer.error(&error);
-            ExitCode::from(1)
-        }
+        Ok(ExitStatus::Success) => ExitCode::SUCCESS,
+        Ok(ExitStatus::Rejected) => ExitCode::from(1),
         Err(error) => {
             printer.error(&error);
             ExitCode::from(2)

@@ -13,18 +13,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sealcraft_pipeline::events::{Event, Reporter};
 use serde::Serialize;
 
-/// A check ran and said no: the command exits 1 rather than 2.
-#[derive(Debug)]
-pub(crate) struct Rejected(pub(crate) String);
-
-impl std::fmt::Display for Rejected {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Rejected {}
-
 /// Decides what goes where.
 pub(crate) struct Printer {
     json: bool,
@@ -70,6 +58,12 @@ impl Printer {
         for cause in error.chain().skip(1) {
             eprintln!("  caused by: {cause}");
         }
+    }
+
+    /// A check that said no: the reason on stderr, and the status that exits 1.
+    pub(crate) fn rejected(&self, reason: &dyn std::fmt::Display) -> crate::ExitStatus {
+        eprintln!("error: {reason}");
+        crate::ExitStatus::Rejected
     }
 
     /// A spinner for a long step (hidden when quiet, with --json, or off a terminal).
@@ -157,4 +151,31 @@ impl Reporter for StageReporter {
             _ => {}
         }
     }
+}
+
+/// Whether a person can be asked: stdin and stderr are terminals.
+pub(crate) fn can_prompt() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks for a password on the terminal without echoing it (`prompt` on
+/// stderr, the answer from stdin up to the end of the line).
+pub(crate) fn prompt_password(prompt: &str) -> std::io::Result<sealcraft_secrets::Secret> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    let original = tcgetattr(&stdin)?;
+    let mut silent = original.clone();
+    silent.local_modes.remove(LocalModes::ECHO);
+    silent.local_modes.insert(LocalModes::ECHONL);
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    tcsetattr(&stdin, OptionalActions::Now, &silent)?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    // The terminal is restored whatever the read did.
+    tcsetattr(&stdin, OptionalActions::Now, &original)?;
+    read?;
+    let length = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(length);
+    Ok(sealcraft_secrets::Secret::new(line))
 }

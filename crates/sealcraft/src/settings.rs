@@ -1,9 +1,14 @@
-//! Inputs from the environment, read once here and passed down as data.
+//! Inputs from the environment, read once here and passed down as data:
+//! this is the only module of the program that reads environment variables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use sealcraft_oci::image::ImageName;
 use sealcraft_oci::layout::Layout;
 use sealcraft_pipeline::plan::SigningKey;
+use sealcraft_secrets::Secret;
 
 /// `SOURCE_DATE_EPOCH`, if set.
 pub(crate) fn source_date_epoch() -> Result<Option<i64>> {
@@ -56,16 +61,142 @@ pub(crate) fn output_layout(name: &str) -> Result<(Layout, String)> {
 }
 
 /// The private key password: `--password-from REF`, else `COSIGN_PASSWORD`
-/// (set but empty is a valid, empty password, as in cosign).
-pub(crate) fn key_password(password_from: Option<&str>) -> Result<sealcraft_secrets::Secret> {
-    match password_from {
-        Some(reference) => resolve_secret(reference),
-        None => match std::env::var("COSIGN_PASSWORD") {
-            Ok(value) => Ok(sealcraft_secrets::Secret::new(value)),
-            Err(_) => bail!(
-                "no key password: set COSIGN_PASSWORD or pass --password-from env:NAME|file:PATH|vault:MOUNT/PATH#FIELD"
-            ),
+/// (set but empty is a valid, empty password, as in cosign), else asked for
+/// on the terminal when there is one.
+pub(crate) fn key_password(password_from: Option<&str>) -> Result<Secret> {
+    password(password_from, false)
+}
+
+/// The password for a new key: as [`key_password`], but asked for twice on
+/// a terminal, and the two must agree.
+pub(crate) fn new_key_password(password_from: Option<&str>) -> Result<Secret> {
+    password(password_from, true)
+}
+
+fn password(password_from: Option<&str>, confirm: bool) -> Result<Secret> {
+    if let Some(reference) = password_from {
+        return resolve_secret(reference);
+    }
+    if let Ok(value) = std::env::var("COSIGN_PASSWORD") {
+        return Ok(Secret::new(value));
+    }
+    if !crate::output::can_prompt() {
+        bail!(
+            "no key password: set COSIGN_PASSWORD or pass --password-from env:NAME|file:PATH|vault:MOUNT/PATH#FIELD"
+        );
+    }
+    let first = crate::output::prompt_password("Enter password for private key: ")
+        .context("reading the password from the terminal")?;
+    if confirm {
+        let again = crate::output::prompt_password("Enter password for private key again: ")
+            .context("reading the password from the terminal")?;
+        if again.expose() != first.expose() {
+            bail!("the two passwords differ; no key was written");
+        }
+    }
+    Ok(first)
+}
+
+/// `--build-arg` values: a bare name takes the environment's value, and is
+/// left out when the variable is not set (as docker does).
+pub(crate) fn build_arg_values(args: &[sealcraft_cli::BuildArg]) -> BTreeMap<String, String> {
+    args.iter()
+        .filter_map(|arg| {
+            let value = arg
+                .value
+                .clone()
+                .or_else(|| std::env::var(&arg.name).ok())?;
+            Some((arg.name.clone(), value))
+        })
+        .collect()
+}
+
+/// The default build store: `$XDG_CACHE_HOME/sealcraft/build` or `~/.cache/sealcraft/build`.
+pub(crate) fn default_store() -> Result<PathBuf> {
+    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty()) {
+        return Ok(Path::new(&cache).join("sealcraft/build"));
+    }
+    let home = std::env::var_os("HOME")
+        .context("neither XDG_CACHE_HOME nor HOME is set: pass --cache-dir")?;
+    Ok(Path::new(&home).join(".cache/sealcraft/build"))
+}
+
+/// The object-store provider settings of the environment (`AWS_*`,
+/// `GOOGLE_*`, `AZURE_*`, …), for uploads with ambient credentials.
+pub(crate) fn provider_environment() -> Vec<(String, Secret)> {
+    std::env::vars()
+        .filter(|(name, _)| sealcraft_store::provider_variable(name))
+        .map(|(name, value)| (name, Secret::new(value)))
+        .collect()
+}
+
+/// Provenance facts: from the GitHub Actions environment when running there,
+/// otherwise from the git checkout holding the config file.
+pub(crate) fn builder_context(config_path: &Path) -> sealcraft_pipeline::run::BuilderContext {
+    use sealcraft_pipeline::run::BuilderContext;
+    let variable = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let mut internal = BTreeMap::new();
+    if variable("GITHUB_ACTIONS").as_deref() == Some("true")
+        && let (Some(server), Some(repository)) =
+            (variable("GITHUB_SERVER_URL"), variable("GITHUB_REPOSITORY"))
+    {
+        for (key, name) in [
+            ("githubRunId", "GITHUB_RUN_ID"),
+            ("githubRunAttempt", "GITHUB_RUN_ATTEMPT"),
+            ("runnerEnvironment", "RUNNER_ENVIRONMENT"),
+        ] {
+            if let Some(value) = variable(name) {
+                internal.insert(key.to_owned(), serde_json::Value::String(value));
+            }
+        }
+        let builder_id = variable("GITHUB_WORKFLOW_REF").map_or_else(
+            || format!("{server}/{repository}"),
+            |workflow| format!("{server}/{workflow}"),
+        );
+        return BuilderContext {
+            source: sealcraft_attest::SourceInfo {
+                repository: Some(format!("git+{server}/{repository}")),
+                git_ref: variable("GITHUB_REF"),
+                commit: variable("GITHUB_SHA"),
+            },
+            builder_id,
+            internal,
+        };
+    }
+    let directory = config_path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let git = |args: &[&str]| -> Option<String> {
+        let output = std::process::Command::new("git")
+            .arg("-C")
+            .arg(directory)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            .filter(|text| !text.is_empty())
+    };
+    // A remote URL may carry credentials (https://user:token@host/…): keep only scheme, host and path.
+    let repository = git(&["remote", "get-url", "origin"]).map(|url| match url.split_once("://") {
+        Some((scheme, rest)) => format!(
+            "git+{scheme}://{}",
+            rest.rsplit_once('@').map_or(rest, |(_, host)| host)
+        ),
+        None => format!("git+{url}"),
+    });
+    BuilderContext {
+        source: sealcraft_attest::SourceInfo {
+            repository,
+            git_ref: git(&["symbolic-ref", "-q", "HEAD"]),
+            commit: git(&["rev-parse", "HEAD"]),
         },
+        builder_id: "https://sealcraft.dev/builders/local/v1".to_owned(),
+        internal,
     }
 }
 
@@ -148,7 +279,7 @@ pub(crate) fn load_private_key(
             reference.clone(),
         ),
         SigningKey::File(path) => (
-            sealcraft_secrets::Secret::new(
+            Secret::new(
                 std::fs::read_to_string(path)
                     .with_context(|| format!("reading the private key {}", path.display()))?,
             ),
@@ -361,7 +492,7 @@ fn vault_from_env() -> Result<Option<sealcraft_secrets::VaultConfig>> {
 }
 
 /// Resolves a secret reference (`env:`, `file:` or `vault:`).
-pub(crate) fn resolve_secret(reference: &str) -> Result<sealcraft_secrets::Secret> {
+pub(crate) fn resolve_secret(reference: &str) -> Result<Secret> {
     let parsed = sealcraft_secrets::SecretRef::parse(reference)?;
     let vault = match parsed {
         sealcraft_secrets::SecretRef::Vault { .. } => vault_from_env()?,

@@ -34,6 +34,42 @@ pub struct StoreConfig {
     pub allow_http: bool,
     /// Retries of a failed request.
     pub retries: usize,
+    /// Provider settings the caller took from the environment (`AWS_*`;
+    /// `GOOGLE_*` and `SERVICE_ACCOUNT`; `AZURE_*` and `IDENTITY_ENDPOINT`),
+    /// applied before the explicit settings above. The store reads no
+    /// environment itself.
+    pub environment: Vec<(String, Secret)>,
+}
+
+/// The environment variables a provider's own tools read, as the caller
+/// should collect them for [`StoreConfig::environment`].
+pub fn provider_variable(name: &str) -> bool {
+    ["AWS_", "GOOGLE_", "AZURE_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || matches!(name, "SERVICE_ACCOUNT" | "IDENTITY_ENDPOINT")
+}
+
+/// The settings of `environment` that start with `prefix`, as config keys.
+fn provider_settings<'a, K: std::str::FromStr>(
+    environment: &'a [(String, Secret)],
+    prefix: &'a str,
+) -> impl Iterator<Item = (K, &'a str)> + 'a {
+    environment.iter().filter_map(move |(name, value)| {
+        if !name.starts_with(prefix) {
+            return None;
+        }
+        let key = name.to_ascii_lowercase().parse().ok()?;
+        Some((key, value.expose()))
+    })
+}
+
+/// The value of one variable of `environment`.
+fn provider_value<'a>(environment: &'a [(String, Secret)], name: &str) -> Option<&'a str> {
+    environment
+        .iter()
+        .find(|(candidate, _)| candidate == name)
+        .map(|(_, value)| value.expose())
 }
 
 /// Credentials for a store, each secret resolved through the secrets crate.
@@ -227,7 +263,11 @@ fn open(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, String), Error> {
     }
     let store: Arc<dyn ObjectStore> = match scheme {
         "s3" => {
-            let mut builder = object_store::aws::AmazonS3Builder::new()
+            let mut builder = object_store::aws::AmazonS3Builder::new();
+            for (key, value) in provider_settings(&config.environment, "AWS_") {
+                builder = builder.with_config(key, value);
+            }
+            let mut builder = builder
                 .with_bucket_name(bucket)
                 .with_region(config.region.clone().unwrap_or_else(|| "us-east-1".into()))
                 .with_virtual_hosted_style_request(false)
@@ -248,9 +288,14 @@ fn open(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, String), Error> {
             Arc::new(builder.build().map_err(configure)?)
         }
         "gs" => {
-            let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_bucket_name(bucket)
-                .with_retry(retry);
+            let mut builder = object_store::gcp::GoogleCloudStorageBuilder::new();
+            if let Some(path) = provider_value(&config.environment, "SERVICE_ACCOUNT") {
+                builder = builder.with_service_account_path(path);
+            }
+            for (key, value) in provider_settings(&config.environment, "GOOGLE_") {
+                builder = builder.with_config(key, value);
+            }
+            let mut builder = builder.with_bucket_name(bucket).with_retry(retry);
             if let Credentials::Gcs {
                 service_account_key,
             } = &config.credentials
@@ -260,7 +305,14 @@ fn open(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, String), Error> {
             Arc::new(builder.build().map_err(configure)?)
         }
         "az" => {
-            let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
+            let mut builder = object_store::azure::MicrosoftAzureBuilder::new();
+            for (key, value) in provider_settings(&config.environment, "AZURE_") {
+                builder = builder.with_config(key, value);
+            }
+            if let Some(endpoint) = provider_value(&config.environment, "IDENTITY_ENDPOINT") {
+                builder = builder.with_msi_endpoint(endpoint);
+            }
+            let mut builder = builder
                 .with_container_name(bucket)
                 .with_allow_http(config.allow_http)
                 .with_retry(retry);

@@ -14,6 +14,7 @@ fn config(url: String) -> StoreConfig {
         credentials: Credentials::Ambient,
         allow_http: false,
         retries: 0,
+        environment: Vec::new(),
     }
 }
 

@@ -119,15 +119,31 @@ pub struct Reference {
     pub url: String,
 }
 
+sealcraft_findings::codes! {
+    /// Problems with advisory records; the rest of the database is still used.
+    pub enum AdvisoryCode: domain "advisories", subject "record" {
+        /// A record is not valid OSV JSON.
+        MalformedRecord = "osv-malformed-record": "a record is not valid OSV JSON and was skipped",
+        /// A range type other than ECOSYSTEM, SEMVER and GIT.
+        UnknownRangeType = "osv-unknown-range-type": "a record uses a range type sealcraft does not evaluate",
+        /// Versions a range names do not parse for its ecosystem.
+        UnparsableVersion = "osv-unparsable-version": "a record's versions do not parse in their ecosystem's ordering",
+    }
+}
+
 /// A problem with one record, named by id or file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecordWarning {
-    /// Stable code.
-    pub code: &'static str,
-    /// The record id or file.
-    pub record: String,
-    /// What was wrong.
-    pub message: String,
+pub type RecordWarning = sealcraft_findings::Warning<AdvisoryCode>;
+
+/// Two versions that cannot be ordered in an ecosystem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot compare {first:?} and {second:?} as {ecosystem} versions")]
+pub struct IncomparableVersions {
+    /// The ecosystem.
+    pub ecosystem: String,
+    /// One version.
+    pub first: String,
+    /// The other.
+    pub second: String,
 }
 
 /// The ecosystem and the name and version to match for a package.
@@ -215,7 +231,7 @@ pub enum Evaluation {
 
 /// OSV's evaluation: explicit versions, then each ECOSYSTEM/SEMVER range
 /// with its events sorted by version (GIT ranges are ignored).
-pub fn evaluate(affected: &Affected, version: &str) -> Result<Evaluation, String> {
+pub fn evaluate(affected: &Affected, version: &str) -> Result<Evaluation, IncomparableVersions> {
     let ecosystem = affected.package.ecosystem.as_str();
     let mut is_affected = affected.versions.iter().any(|listed| listed == version);
     let mut fixes: Vec<String> = Vec::new();
@@ -224,7 +240,7 @@ pub fn evaluate(affected: &Affected, version: &str) -> Result<Evaluation, String
             continue;
         }
         let kind = range.kind.as_str();
-        let order = |a: &str, b: &str| -> Result<Ordering, String> {
+        let order = |a: &str, b: &str| -> Result<Ordering, IncomparableVersions> {
             if a == "0" {
                 return Ok(if b == "0" {
                     Ordering::Equal
@@ -235,8 +251,11 @@ pub fn evaluate(affected: &Affected, version: &str) -> Result<Evaluation, String
             if b == "0" {
                 return Ok(Ordering::Greater);
             }
-            compare(ecosystem, kind, a, b)
-                .ok_or_else(|| format!("cannot compare {a:?} and {b:?} as {ecosystem} versions"))
+            compare(ecosystem, kind, a, b).ok_or_else(|| IncomparableVersions {
+                ecosystem: ecosystem.to_owned(),
+                first: a.to_owned(),
+                second: b.to_owned(),
+            })
         };
         let event_version = |event: &Event| {
             event
@@ -349,11 +368,11 @@ impl Database {
             let bytes = std::fs::read(&path)?;
             match serde_json::from_slice::<Advisory>(&bytes) {
                 Ok(advisory) => advisories.push(advisory),
-                Err(error) => warnings.push(RecordWarning {
-                    code: "osv-malformed-record",
-                    record: path.display().to_string(),
-                    message: error.to_string(),
-                }),
+                Err(error) => warnings.push(RecordWarning::new(
+                    AdvisoryCode::MalformedRecord,
+                    path.display().to_string(),
+                    error.to_string(),
+                )),
             }
         }
         Ok((Self::new(advisories), warnings))
@@ -489,16 +508,16 @@ pub fn scan(inventory: &Inventory, database: &Database) -> (Vec<Finding>, Vec<Re
                             }
                         }
                     }
-                    Err(message) => warnings.push(RecordWarning {
-                        code: "osv-unparsable-version",
-                        record: advisory.id.clone(),
-                        message,
-                    }),
+                    Err(error) => warnings.push(RecordWarning::new(
+                        AdvisoryCode::UnparsableVersion,
+                        advisory.id.clone(),
+                        error.to_string(),
+                    )),
                 }
             }
         }
     }
-    warnings.sort_by(|a, b| (&a.record, &a.message).cmp(&(&b.record, &b.message)));
+    warnings.sort_by(|a, b| (&a.subject, &a.message).cmp(&(&b.subject, &b.message)));
     warnings.dedup();
     (findings.into_values().collect(), warnings)
 }

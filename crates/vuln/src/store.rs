@@ -20,58 +20,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::osv::{Advisory, Database, RecordWarning, normalize_record_name};
+use crate::osv::{Advisory, AdvisoryCode, Database, RecordWarning, normalize_record_name};
+use crate::{DatabaseProblem, Error};
 
 const MAGIC: &[u8] = b"SCVIDX1\n";
 /// Largest single record accepted.
 const MAX_RECORD_BYTES: u64 = 16 << 20;
-
-/// Errors of the store.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A file could not be read or written.
-    #[error("{action} {path}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The source is not a directory, a zip or a JSON Lines file.
-    #[error("{path}: not a directory of OSV JSON files, a .zip of them, or a .jsonl file")]
-    UnknownSource {
-        /// The path.
-        path: PathBuf,
-    },
-    /// The zip could not be read.
-    #[error("{path}: {reason}")]
-    Zip {
-        /// The path.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The database directory is not one sealcraft wrote.
-    #[error(
-        "{path} is not a sealcraft advisory database ({reason}); create it with `sealcraft db import`"
-    )]
-    NotADatabase {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// No record could be imported.
-    #[error("{path}: no valid OSV record was found")]
-    Empty {
-        /// The source.
-        path: PathBuf,
-    },
-}
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_path_buf();
@@ -112,8 +66,8 @@ fn parse_record(bytes: &[u8], name: &str, warnings: &mut Vec<RecordWarning>) -> 
     match serde_json::from_slice::<Advisory>(bytes) {
         Ok(advisory) if advisory.id.is_empty() => {
             warnings.push(RecordWarning {
-                code: "osv-malformed-record",
-                record: name.to_owned(),
+                code: AdvisoryCode::MalformedRecord,
+                subject: name.to_owned(),
                 message: "the record has no id".into(),
             });
             None
@@ -123,8 +77,8 @@ fn parse_record(bytes: &[u8], name: &str, warnings: &mut Vec<RecordWarning>) -> 
                 for range in &affected.ranges {
                     if !matches!(range.kind.as_str(), "ECOSYSTEM" | "SEMVER" | "GIT") {
                         warnings.push(RecordWarning {
-                            code: "osv-unknown-range-type",
-                            record: advisory.id.clone(),
+                            code: AdvisoryCode::UnknownRangeType,
+                            subject: advisory.id.clone(),
                             message: format!("range type {:?} is ignored", range.kind),
                         });
                     }
@@ -134,8 +88,8 @@ fn parse_record(bytes: &[u8], name: &str, warnings: &mut Vec<RecordWarning>) -> 
         }
         Err(error) => {
             warnings.push(RecordWarning {
-                code: "osv-malformed-record",
-                record: name.to_owned(),
+                code: AdvisoryCode::MalformedRecord,
+                subject: name.to_owned(),
                 message: error.to_string(),
             });
             None
@@ -179,12 +133,12 @@ pub fn read_source(source: &Path) -> Result<(Vec<Advisory>, Vec<RecordWarning>),
         let file = File::open(source).map_err(io_error("opening", source))?;
         let mut archive = zip::ZipArchive::new(file).map_err(|error| Error::Zip {
             path: source.to_path_buf(),
-            reason: error.to_string(),
+            source: error,
         })?;
         for index in 0..archive.len() {
             let mut entry = archive.by_index(index).map_err(|error| Error::Zip {
                 path: source.to_path_buf(),
-                reason: error.to_string(),
+                source: error,
             })?;
             if !entry.name().ends_with(".json") {
                 continue;
@@ -315,7 +269,7 @@ pub fn import(source: &Path, target: &Path, imported_at: &str) -> Result<ImportR
         ecosystems,
         rejected: warnings
             .iter()
-            .filter(|warning| warning.code == "osv-malformed-record")
+            .filter(|warning| warning.code == AdvisoryCode::MalformedRecord)
             .count(),
     };
     let metadata_bytes =
@@ -336,19 +290,20 @@ pub struct Store {
 impl Store {
     /// Opens a database directory written by [`import`].
     pub fn open(directory: &Path) -> Result<Self, Error> {
-        let not_database = |reason: String| Error::NotADatabase {
+        let not_database = |file: &'static str, problem: DatabaseProblem| Error::NotADatabase {
             path: directory.to_path_buf(),
-            reason,
+            file,
+            problem,
         };
         let metadata_bytes = std::fs::read(directory.join("metadata.json"))
-            .map_err(|error| not_database(format!("metadata.json: {error}")))?;
+            .map_err(|error| not_database("metadata.json", DatabaseProblem::Unreadable(error)))?;
         let metadata: Metadata = serde_json::from_slice(&metadata_bytes)
-            .map_err(|error| not_database(format!("metadata.json: {error}")))?;
+            .map_err(|error| not_database("metadata.json", DatabaseProblem::Json(error)))?;
         let bytes = std::fs::read(directory.join("index.bin"))
-            .map_err(|error| not_database(format!("index.bin: {error}")))?;
-        let truncated = || not_database("index.bin is truncated".into());
+            .map_err(|error| not_database("index.bin", DatabaseProblem::Unreadable(error)))?;
+        let truncated = || not_database("index.bin", DatabaseProblem::Truncated);
         if !bytes.starts_with(MAGIC) {
-            return Err(not_database("index.bin has an unknown format".into()));
+            return Err(not_database("index.bin", DatabaseProblem::UnknownFormat));
         }
         let mut position = MAGIC.len();
         let take = |position: &mut usize, count: usize| -> Option<&[u8]> {
@@ -399,7 +354,7 @@ impl Store {
         }
         let records_path = directory.join("records.jsonl");
         let records = File::open(&records_path)
-            .map_err(|error| not_database(format!("records.jsonl: {error}")))?;
+            .map_err(|error| not_database("records.jsonl", DatabaseProblem::Unreadable(error)))?;
         Ok(Self {
             directory: directory.to_path_buf(),
             records,

@@ -10,6 +10,7 @@ use sealcraft_oci::import::{ImportOptions, import};
 use sealcraft_oci::layer::LayerLimits;
 use sealcraft_oci::layout::Layout;
 use sealcraft_oci::view::MergedView;
+use sealcraft_vuln::AdvisoryCode;
 use sealcraft_vuln::osv::{Database, scan};
 
 fn data(path: &str) -> std::path::PathBuf {
@@ -136,21 +137,21 @@ fn malformed_records_are_named_not_fatal() {
     std::fs::write(dir.path().join("good.json"), br#"{"id":"GOOD-1","affected":[{"package":{"ecosystem":"PyPI","name":"Requests"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2.32.0"}]}]}]}"#).unwrap();
     let (records, warnings) = sealcraft_vuln::store::read_source(dir.path()).unwrap();
     assert_eq!(records.len(), 2);
-    let codes: Vec<(&str, &str)> = warnings
+    let codes: Vec<(AdvisoryCode, &str)> = warnings
         .iter()
-        .map(|warning| (warning.code, warning.record.as_str()))
+        .map(|warning| (warning.code, warning.subject.as_str()))
         .collect();
     assert!(
         codes
             .iter()
-            .any(|(code, record)| *code == "osv-malformed-record"
+            .any(|(code, record)| *code == AdvisoryCode::MalformedRecord
                 && record.ends_with("bad-json.json")),
         "{codes:?}"
     );
     assert!(
         codes
             .iter()
-            .any(|(code, record)| *code == "osv-unknown-range-type" && *record == "ODD-1"),
+            .any(|(code, record)| *code == AdvisoryCode::UnknownRangeType && *record == "ODD-1"),
         "{codes:?}"
     );
 
@@ -166,7 +167,7 @@ fn malformed_records_are_named_not_fatal() {
     assert_eq!(findings[0].fixed_version.as_deref(), Some("2.32.0"));
     assert_eq!(warnings.len(), 1);
     assert_eq!(
-        (warnings[0].code, warnings[0].record.as_str()),
-        ("osv-unparsable-version", "ODD-1")
+        (warnings[0].code, warnings[0].subject.as_str()),
+        (AdvisoryCode::UnparsableVersion, "ODD-1")
     );
 }

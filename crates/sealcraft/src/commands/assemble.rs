@@ -1,14 +1,15 @@
 use anyhow::{Context, Result, bail};
-use sealcraft_build::{AssemblySpec, assemble as assemble_image};
+use sealcraft_assemble::{AssemblySpec, assemble as assemble_image};
 use sealcraft_cli::AssembleArgs;
 use sealcraft_oci::image::LayerOptions;
 use sealcraft_pipeline::plan::{BuildSource, Plan, PlanInputs};
 use serde_json::json;
 
+use crate::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{output_layout, source_date_epoch};
 
-pub(crate) fn assemble(args: &AssembleArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn assemble(args: &AssembleArgs, printer: &Printer) -> Result<ExitStatus> {
     let plan = Plan::load(
         &args.config,
         &PlanInputs {
@@ -50,5 +51,5 @@ pub(crate) fn assemble(args: &AssembleArgs, printer: &Printer) -> Result<()> {
         &json!({"image": args.output, "digest": report.manifest.digest.to_string(), "base_digest": report.base_digest, "layers": report.layer_count, "entries": report.entries}),
         &[format!("assembled {} ({} layers, {} new entries): {}", args.output, report.layer_count, report.entries, report.manifest.digest)],
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }

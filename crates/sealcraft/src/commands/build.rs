@@ -1,17 +1,20 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use sealcraft_build::dockerfile;
-use sealcraft_build::{
-    BuildEnvironment, BuildReporter, BuildSpec, RuntimeKind, RuntimeSettings, StepEvent, StepStatus,
-};
-use sealcraft_cli::BuildArgs;
+use anyhow::{Context, Result};
+use sealcraft_builder::{BuildEnvironment, BuildReporter, BuildSpec, StepEvent, StepStatus};
+use sealcraft_cli::{BuildArgs, CompressionArg, NetworkArg, RuntimeArg, SecretArg};
+use sealcraft_dockerfile::Dockerfile;
 use sealcraft_oci::layer::Compression;
+use sealcraft_runtime::{RuntimeKind, RuntimeSettings};
 use sealcraft_secrets::Secret;
 
+use crate::ExitStatus;
 use crate::output::Printer;
-use crate::settings::{base_registry_client, output_layout, resolve_secret, source_date_epoch};
+use crate::settings::{
+    base_registry_client, build_arg_values, default_store, output_layout, resolve_secret,
+    source_date_epoch,
+};
 
 /// Progress on stderr: one line per step, RUN output indented under it.
 pub(crate) struct BuildProgress {
@@ -47,123 +50,62 @@ impl BuildReporter for BuildProgress {
     }
 }
 
-/// `KEY=VALUE`, or `KEY` with the value from the environment (as docker does).
-fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut args = BTreeMap::new();
-    for item in raw {
-        let (key, value) = match item.split_once('=') {
-            Some((key, value)) => (key.to_owned(), value.to_owned()),
-            None => match std::env::var(item) {
-                Ok(value) => (item.clone(), value),
-                // Docker ignores a bare name that is not set; so do we.
-                Err(_) => continue,
-            },
-        };
-        if key.is_empty() {
-            bail!("--build-arg {item:?}: the name is empty");
-        }
-        args.insert(key, value);
-    }
-    Ok(args)
-}
-
-/// `id=ID,src=FILE`, `id=ID,env=NAME` or `id=ID,ref=REF`, resolved to values.
-pub(crate) fn build_secrets(raw: &[String]) -> Result<BTreeMap<String, Secret>> {
-    let mut secrets = BTreeMap::new();
-    for item in raw {
-        let mut id = None;
-        let mut reference = None;
-        for field in item.split(',') {
-            match field.split_once('=') {
-                Some(("id", value)) => id = Some(value.to_owned()),
-                Some(("src" | "source", value)) => reference = Some(format!("file:{value}")),
-                Some(("env", value)) => reference = Some(format!("env:{value}")),
-                Some(("ref", value)) => reference = Some(value.to_owned()),
-                Some(("type", "file" | "env")) => {}
-                _ => bail!(
-                    "--secret {item:?}: expected id=ID with src=FILE, env=NAME or ref=env:/file:/vault: reference"
-                ),
-            }
-        }
-        let Some(id) = id.filter(|id| !id.is_empty()) else {
-            bail!("--secret {item:?} needs id=…");
-        };
-        // Like buildx: a bare id reads the environment variable of that name.
-        let reference = reference.unwrap_or_else(|| format!("env:{id}"));
-        let value =
-            resolve_secret(&reference).with_context(|| format!("reading the secret {id:?}"))?;
-        secrets.insert(id, value);
-    }
-    Ok(secrets)
-}
-
-pub(crate) fn parse_bases(raw: &[String]) -> Result<BTreeMap<String, String>> {
-    raw.iter()
-        .map(|item| match item.split_once('=') {
-            Some((name, image)) if !name.is_empty() && !image.is_empty() => {
-                Ok((name.to_owned(), image.to_owned()))
-            }
-            _ => bail!("--base {item:?}: expected NAME=IMAGE"),
+/// `--secret` values, resolved.
+pub(crate) fn build_secrets(secrets: &[SecretArg]) -> Result<BTreeMap<String, Secret>> {
+    secrets
+        .iter()
+        .map(|secret| {
+            let value = resolve_secret(&secret.reference)
+                .with_context(|| format!("reading the secret {:?}", secret.id))?;
+            Ok((secret.id.clone(), value))
         })
         .collect()
 }
 
-/// The default build store: `$XDG_CACHE_HOME/sealcraft/build` or `~/.cache/sealcraft/build`.
-pub(crate) fn default_store() -> Result<PathBuf> {
-    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty()) {
-        return Ok(Path::new(&cache).join("sealcraft/build"));
-    }
-    let home = std::env::var_os("HOME")
-        .context("neither XDG_CACHE_HOME nor HOME is set: pass --cache-dir")?;
-    Ok(Path::new(&home).join(".cache/sealcraft/build"))
-}
-
-/// The registries a Dockerfile's bases name (after mapping), for credentials.
+/// The registries a build pulls bases from, for credentials: the external
+/// images of the target's stages as the frontend resolves them (global
+/// ARGs substituted), after the `--base` mappings.
 pub(crate) fn base_registries(
-    file: &dockerfile::Dockerfile,
+    dockerfile: &Dockerfile,
+    path: &Path,
+    target: Option<&str>,
+    build_args: &BTreeMap<String, String>,
+    architecture: &str,
     bases: &BTreeMap<String, String>,
-) -> Vec<String> {
+) -> Result<Vec<String>> {
+    let images =
+        sealcraft_dockerfile::external_images(dockerfile, path, target, build_args, architecture)?;
     let mut registries = Vec::new();
-    let mut names: Vec<String> = file
-        .stages
-        .iter()
-        .map(|stage| stage.image.clone())
-        .collect();
-    names.extend(bases.values().cloned());
-    for name in names {
-        let name = bases.get(&name).cloned().unwrap_or(name);
-        if name.starts_with("oci:") || name.contains('$') || name.eq_ignore_ascii_case("scratch") {
+    for image in images {
+        let name = bases.get(&image.name).unwrap_or(&image.name);
+        if name.starts_with("oci:") {
             continue;
         }
-        if let Ok(reference) = sealcraft_oci::reference::Reference::parse(&name)
+        if let Ok(reference) = sealcraft_oci::reference::Reference::parse(name)
             && !registries.contains(&reference.registry().to_owned())
         {
             registries.push(reference.registry().to_owned());
         }
     }
-    registries
+    Ok(registries)
 }
 
-pub(crate) fn compression(name: &str) -> Compression {
-    match name {
-        "zstd" => Compression::Zstd,
-        "none" => Compression::None,
-        _ => Compression::Gzip,
+pub(crate) fn compression(choice: CompressionArg) -> Compression {
+    match choice {
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+        CompressionArg::None => Compression::None,
     }
 }
 
-pub(crate) fn build(args: &BuildArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn build(args: &BuildArgs, printer: &Printer) -> Result<ExitStatus> {
     let dockerfile_path = args
         .file
         .clone()
         .unwrap_or_else(|| args.context.join("Dockerfile"));
     let text = std::fs::read_to_string(&dockerfile_path)
         .with_context(|| format!("reading {}", dockerfile_path.display()))?;
-    let parsed = dockerfile::parse(&text).map_err(|error| sealcraft_build::Error::Dockerfile {
-        path: dockerfile_path.clone(),
-        line: error.line,
-        message: error.message,
-    })?;
+    let parsed = sealcraft_dockerfile::parse_file(&dockerfile_path, &text)?;
     // A layout this command creates is removed again if the build fails.
     let created = match sealcraft_oci::image::ImageName::parse(&args.output) {
         Ok(sealcraft_oci::image::ImageName::Layout { path, .. }) => {
@@ -171,9 +113,20 @@ pub(crate) fn build(args: &BuildArgs, printer: &Printer) -> Result<()> {
         }
         _ => None,
     };
-    let (output, tag) = output_layout(&args.output)?;
-    let bases = parse_bases(&args.base)?;
-    let registries = base_registries(&parsed, &bases);
+    let bases: BTreeMap<String, String> = args.base.iter().cloned().collect();
+    let build_args = build_arg_values(&args.build_arg);
+    let architecture = args
+        .arch
+        .clone()
+        .unwrap_or_else(sealcraft_oci::import::host_architecture);
+    let registries = base_registries(
+        &parsed,
+        &dockerfile_path,
+        args.target.as_deref(),
+        &build_args,
+        &architecture,
+        &bases,
+    )?;
     let client = base_registry_client(
         &registries,
         args.registry.ca_bundle.as_deref(),
@@ -185,28 +138,29 @@ pub(crate) fn build(args: &BuildArgs, printer: &Printer) -> Result<()> {
         Some(directory) => directory.clone(),
         None => default_store()?,
     };
-    let architecture = args
-        .arch
-        .clone()
-        .unwrap_or_else(sealcraft_oci::import::host_architecture);
+    let secrets = build_secrets(&args.secret)?;
+    let (output, tag) = output_layout(&args.output)?;
     let spec = BuildSpec {
         dockerfile: &parsed,
         dockerfile_path: dockerfile_path.clone(),
         context: args.context.clone(),
         target: args.target.clone(),
-        build_args: build_args(&args.build_arg)?,
-        secrets: build_secrets(&args.secret)?,
+        build_args,
+        secrets,
         bases,
         require_pinned: args.require_pinned,
         architecture,
         source_date_epoch: source_date_epoch()?.unwrap_or(0),
-        compression: compression(&args.compression),
-        network_none: args.network == "none",
+        compression: compression(args.compression),
+        network_none: args.network == NetworkArg::None,
         no_cache: args.no_cache,
         allow_root: args.allow_root,
     };
     let progress = BuildProgress::new(printer.is_quiet());
-    let runtime_kind = RuntimeKind::from_name(&args.runtime).unwrap_or_default();
+    let runtime_kind = match args.runtime {
+        RuntimeArg::Runc => RuntimeKind::Runc,
+        RuntimeArg::Crun => RuntimeKind::Crun,
+    };
     let environment = BuildEnvironment {
         store,
         runtime: RuntimeSettings {
@@ -216,7 +170,7 @@ pub(crate) fn build(args: &BuildArgs, printer: &Printer) -> Result<()> {
         registry: client.as_ref(),
         reporter: &progress,
     };
-    let report = match sealcraft_build::build(&spec, &environment, &output) {
+    let report = match sealcraft_builder::build(&spec, &environment, &output) {
         Ok(report) => report,
         Err(error) => {
             if let Some(path) = created {
@@ -248,5 +202,5 @@ pub(crate) fn build(args: &BuildArgs, printer: &Printer) -> Result<()> {
             report.manifest.digest
         )],
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }

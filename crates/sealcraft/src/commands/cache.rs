@@ -5,8 +5,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sealcraft_cli::PruneArgs;
 
-use crate::commands::build::default_store;
+use crate::ExitStatus;
 use crate::output::Printer;
+use crate::settings::default_store;
 
 /// `168h`, `90m`, `30s` (as HEALTHCHECK takes them), or whole days: `7d`.
 fn parse_age(text: &str) -> Result<Duration> {
@@ -15,13 +16,13 @@ fn parse_age(text: &str) -> Result<Duration> {
     {
         return Ok(Duration::from_secs(days.saturating_mul(86_400)));
     }
-    match sealcraft_build::dockerfile::parse_duration(text) {
+    match sealcraft_dockerfile::parse_duration(text) {
         Ok(nanoseconds) => Ok(Duration::from_nanos(nanoseconds)),
-        Err(message) => bail!("--unused-for: {message}, or whole days such as 7d"),
+        Err(error) => bail!("--unused-for: {error}, or whole days such as 7d"),
     }
 }
 
-pub(crate) fn prune(args: &PruneArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn prune(args: &PruneArgs, printer: &Printer) -> Result<ExitStatus> {
     let unused_for = if args.all {
         Duration::ZERO
     } else {
@@ -34,7 +35,7 @@ pub(crate) fn prune(args: &PruneArgs, printer: &Printer) -> Result<()> {
         Some(directory) => directory.clone(),
         None => default_store()?,
     };
-    let report = sealcraft_build::prune(&store, unused_for)
+    let report = sealcraft_builder::prune(&store, unused_for)
         .with_context(|| format!("pruning the build store {}", store.display()))?;
     printer.result(
         &report,
@@ -48,5 +49,5 @@ pub(crate) fn prune(args: &PruneArgs, printer: &Printer) -> Result<()> {
             report.bytes
         )],
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }

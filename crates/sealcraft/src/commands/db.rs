@@ -2,9 +2,10 @@ use anyhow::{Context, Result};
 use sealcraft_cli::{DbImportArgs, DbInfoArgs};
 use sealcraft_vuln::store::{Store, import as import_records};
 
+use crate::ExitStatus;
 use crate::output::Printer;
 
-pub(crate) fn import(args: &DbImportArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn import(args: &DbImportArgs, printer: &Printer) -> Result<ExitStatus> {
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -33,14 +34,14 @@ pub(crate) fn import(args: &DbImportArgs, printer: &Printer) -> Result<()> {
     for warning in &report.warnings {
         human.push(format!(
             "warning[{}]: {}: {}",
-            warning.code, warning.record, warning.message
+            warning.code, warning.subject, warning.message
         ));
     }
     printer.result(&report, &human);
-    Ok(())
+    Ok(ExitStatus::Success)
 }
 
-pub(crate) fn info(args: &DbInfoArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn info(args: &DbInfoArgs, printer: &Printer) -> Result<ExitStatus> {
     let store = Store::open(&args.db)?;
     let metadata = &store.metadata;
     printer.result(
@@ -66,5 +67,5 @@ pub(crate) fn info(args: &DbInfoArgs, printer: &Printer) -> Result<()> {
             ),
         ],
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }

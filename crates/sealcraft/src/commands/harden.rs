@@ -1,12 +1,13 @@
 use anyhow::{Context, Result};
-use sealcraft_build::harden::{HardenSpec, harden as harden_image};
 use sealcraft_cli::HardenArgs;
+use sealcraft_harden::{HardenSpec, harden as harden_image};
 use sealcraft_oci::image::Image;
 
+use crate::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{open_layout_image, output_layout, source_date_epoch};
 
-pub(crate) fn harden(args: &HardenArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn harden(args: &HardenArgs, printer: &Printer) -> Result<ExitStatus> {
     let (source, tag) = open_layout_image(&args.image)?;
     let image = Image::load(&source, tag.as_deref(), args.arch.as_deref())
         .with_context(|| format!("loading {}", args.image))?;
@@ -61,5 +62,5 @@ pub(crate) fn harden(args: &HardenArgs, printer: &Printer) -> Result<()> {
         }),
         &lines,
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }

@@ -5,10 +5,11 @@ use sealcraft_oci::import::{ImportOptions, import as import_image};
 use sealcraft_oci::layer::LayerLimits;
 use serde_json::json;
 
+use crate::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{open_layout_image, output_layout, source_date_epoch};
 
-pub(crate) fn import(args: &ImportArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn import(args: &ImportArgs, printer: &Printer) -> Result<ExitStatus> {
     let source = ImageName::parse(&args.source)?;
     let (layout, tag) = output_layout(&args.output)?;
     let options = ImportOptions {
@@ -28,10 +29,10 @@ pub(crate) fn import(args: &ImportArgs, printer: &Printer) -> Result<()> {
         &json!({"image": args.output, "digest": report.descriptor.digest.to_string(), "blobs": report.blobs, "bytes": report.bytes}),
         &[format!("imported {source} as {} ({}, {} blobs, {} bytes)", args.output, report.descriptor.digest, report.blobs, report.bytes)],
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }
 
-pub(crate) fn inspect(args: &InspectArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn inspect(args: &InspectArgs, printer: &Printer) -> Result<ExitStatus> {
     let (layout, tag) = open_layout_image(&args.image)?;
     let image = Image::load(&layout, tag.as_deref(), args.arch.as_deref())
         .with_context(|| format!("loading {}", args.image))?;
@@ -73,10 +74,10 @@ pub(crate) fn inspect(args: &InspectArgs, printer: &Printer) -> Result<()> {
         ));
     }
     printer.result(&value, &human);
-    Ok(())
+    Ok(ExitStatus::Success)
 }
 
-pub(crate) fn gc(args: &GcArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn gc(args: &GcArgs, printer: &Printer) -> Result<ExitStatus> {
     let (layout, _) = open_layout_image(&args.layout)?;
     let report = layout
         .collect_garbage()
@@ -89,5 +90,5 @@ pub(crate) fn gc(args: &GcArgs, printer: &Printer) -> Result<()> {
             report.bytes
         )],
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }

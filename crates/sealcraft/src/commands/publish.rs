@@ -10,7 +10,8 @@ use sealcraft_pipeline::publish::{
 use sealcraft_registry::Client;
 use sealcraft_sign::dsse::predicate_type_uri;
 
-use crate::output::{Printer, Rejected};
+use crate::ExitStatus;
+use crate::output::Printer;
 use crate::settings::{
     RegistryAccess, load_public_key, load_signer, open_layout_image, registry_client, signing_key,
 };
@@ -67,7 +68,7 @@ fn client_for(args: &RegistryArgs, registry: &str) -> Result<Client> {
     })
 }
 
-pub(crate) fn publish(args: &PublishArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn publish(args: &PublishArgs, printer: &Printer) -> Result<ExitStatus> {
     let (source, tag) = open_layout_image(&args.image)?;
     let image = source
         .resolve(tag.as_deref())
@@ -79,18 +80,9 @@ pub(crate) fn publish(args: &PublishArgs, printer: &Printer) -> Result<()> {
         )
         .map_err(|error| format!("{error:#}").into())
     };
-    let mut annotations = BTreeMap::new();
-    for annotation in &args.annotation {
-        let (name, value) = annotation
-            .split_once('=')
-            .with_context(|| format!("--annotation {annotation:?} is not KEY=VALUE"))?;
-        annotations.insert(name.to_owned(), value.to_owned());
-    }
+    let annotations: BTreeMap<String, String> = args.annotation.iter().cloned().collect();
     let mut attestations = Vec::new();
-    for attestation in &args.attestation {
-        let (kind, path) = attestation
-            .split_once('=')
-            .with_context(|| format!("--attestation {attestation:?} is not TYPE=FILE"))?;
+    for (kind, path) in &args.attestation {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading the predicate {path}"))?;
         let predicate: serde_json::Value =
@@ -141,7 +133,7 @@ fn finish_publish(
     shown: &str,
     request: &PublishRequest<'_>,
     destination: &Destination<'_>,
-) -> Result<()> {
+) -> Result<ExitStatus> {
     let spinner = printer.spinner(&format!("publishing {shown}"));
     let report =
         publish_image(request, destination).with_context(|| format!("publishing to {shown}"));
@@ -154,10 +146,10 @@ fn finish_publish(
         .collect();
     human.insert(0, format!("published {}", report.reference));
     printer.result(&report, &human);
-    Ok(())
+    Ok(ExitStatus::Success)
 }
 
-pub(crate) fn verify(args: &VerifyArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn verify(args: &VerifyArgs, printer: &Printer) -> Result<ExitStatus> {
     let key = load_public_key(&args.key)?;
     let predicate_type = args.attestation_type.as_deref().map(predicate_type_uri);
     let outcome = match parse_target(&args.image, false)? {
@@ -203,10 +195,10 @@ pub(crate) fn verify(args: &VerifyArgs, printer: &Printer) -> Result<()> {
                 ));
             }
             printer.result(&report, &human);
-            Ok(())
+            Ok(ExitStatus::Success)
         }
         VerifyOutcome::Rejected(reason) => {
-            Err(Rejected(format!("{}: {reason}", args.image)).into())
+            Ok(printer.rejected(&format!("{}: {reason}", args.image)))
         }
     }
 }

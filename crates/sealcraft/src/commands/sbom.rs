@@ -1,15 +1,15 @@
 use anyhow::{Context, Result, bail};
 use sealcraft_cli::{SbomArgs, SbomFormat};
-use sealcraft_inventory::{DirectorySource, Limits, catalog};
+use sealcraft_inventory::{DirectorySource, Limits, catalog, catalog_image};
 use sealcraft_oci::image::{Image, rfc3339};
-use sealcraft_pipeline::sbom::{Formats, inventory_of, write};
-use sealcraft_sbom::ImageInfo;
+use sealcraft_sbom::{Formats, ImageInfo, write};
 use serde_json::json;
 
+use crate::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{open_layout_image, source_date_epoch};
 
-pub(crate) fn sbom(args: &SbomArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn sbom(args: &SbomArgs, printer: &Printer) -> Result<ExitStatus> {
     let formats = Formats {
         cyclonedx: args.format != SbomFormat::Spdx,
         spdx: args.format != SbomFormat::Cyclonedx,
@@ -42,8 +42,8 @@ pub(crate) fn sbom(args: &SbomArgs, printer: &Printer) -> Result<()> {
         let (layout, tag) = open_layout_image(&args.image)?;
         let image = Image::load(&layout, tag.as_deref(), args.arch.as_deref())
             .with_context(|| format!("loading {}", args.image))?;
-        let inventory =
-            inventory_of(&layout, &image).with_context(|| format!("cataloging {}", args.image))?;
+        let inventory = catalog_image(&layout, &image, &Limits::default())
+            .with_context(|| format!("cataloging {}", args.image))?;
         let timestamp = match source_date_epoch()? {
             Some(seconds) => rfc3339(seconds),
             None => image
@@ -86,12 +86,12 @@ pub(crate) fn sbom(args: &SbomArgs, printer: &Printer) -> Result<()> {
     for warning in &report.warnings {
         human.push(format!(
             "warning[{}]: {}: {}",
-            warning.code, warning.path, warning.message
+            warning.code, warning.subject, warning.message
         ));
     }
     printer.result(
         &json!({"files": report.files, "counts": report.counts, "warnings": report.warnings}),
         &human,
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }

@@ -1,16 +1,14 @@
 use anyhow::{Context, Result, bail};
-use sealcraft_cli::ScanArgs;
-use sealcraft_inventory::{DirectorySource, Inventory, Limits, catalog};
+use sealcraft_cli::{ScanArgs, SeverityArg};
+use sealcraft_inventory::{DirectorySource, Inventory, Limits, catalog, catalog_image};
 use sealcraft_oci::image::{Image, rfc3339};
-use sealcraft_pipeline::sbom::inventory_of;
-use std::collections::BTreeSet;
 
-use sealcraft_vuln::osv::{Database, match_key, scan as match_advisories};
+use sealcraft_vuln::osv::scan as match_advisories;
 use sealcraft_vuln::report::{gate, sarif, summary, trivy_json};
 use sealcraft_vuln::severity::Severity;
-use sealcraft_vuln::store::Store;
 
-use crate::output::{Printer, Rejected};
+use crate::ExitStatus;
+use crate::output::Printer;
 use crate::settings::{open_layout_image, source_date_epoch};
 
 fn inventory_for(args: &ScanArgs) -> Result<(Inventory, String)> {
@@ -34,43 +32,16 @@ fn inventory_for(args: &ScanArgs) -> Result<(Inventory, String)> {
     let loaded =
         Image::load(&layout, tag.as_deref(), None).with_context(|| format!("loading {image}"))?;
     Ok((
-        inventory_of(&layout, &loaded).with_context(|| format!("cataloging {image}"))?,
+        catalog_image(&layout, &loaded, &Limits::default())
+            .with_context(|| format!("cataloging {image}"))?,
         image.to_owned(),
     ))
 }
 
-pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<()> {
-    let levels = args
-        .fail_on
-        .iter()
-        .map(|level| {
-            Severity::parse(level).with_context(|| {
-                format!("--fail-on {level:?}: expected UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL")
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<ExitStatus> {
+    let levels: Vec<Severity> = args.fail_on.iter().map(|level| severity(*level)).collect();
     let (inventory, default_name) = inventory_for(args)?;
-    let (database, record_warnings) = if args.db.join("metadata.json").is_file() {
-        // An imported database: only the records of the packages present are read.
-        let store = Store::open(&args.db)?;
-        let keys: BTreeSet<(String, String)> = inventory
-            .packages
-            .iter()
-            .filter_map(|package| match_key(package, &inventory))
-            .map(|(ecosystem, name, _)| (ecosystem, name))
-            .collect();
-        store.load(&keys)?
-    } else {
-        let (database, warnings) = Database::load_dir(&args.db)
-            .with_context(|| format!("reading the advisory database {}", args.db.display()))?;
-        if database.is_empty() {
-            bail!(
-                "{} holds no OSV records; import some with `sealcraft db import`",
-                args.db.display()
-            );
-        }
-        (database, warnings)
-    };
+    let (database, record_warnings) = sealcraft_vuln::open_database(&args.db, &inventory)?;
     let (findings, match_warnings) = match_advisories(&inventory, &database);
     let name = args.name.clone().unwrap_or(default_name);
     let created = rfc3339(source_date_epoch()?.unwrap_or(0));
@@ -78,13 +49,13 @@ pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<()> {
     if let Some(path) = &args.output {
         let mut bytes = serde_json::to_vec_pretty(&report)?;
         bytes.push(b'\n');
-        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        sealcraft_files::write_atomically(path, &bytes)?;
     }
     if let Some(path) = &args.sarif {
         let mut bytes =
             serde_json::to_vec_pretty(&sarif(&findings, &name, env!("CARGO_PKG_VERSION")))?;
         bytes.push(b'\n');
-        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        sealcraft_files::write_atomically(path, &bytes)?;
     }
     let counts = summary(&findings);
     let mut human: Vec<String> = findings
@@ -103,7 +74,7 @@ pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<()> {
     for warning in record_warnings.iter().chain(&match_warnings) {
         human.push(format!(
             "warning[{}]: {}: {}",
-            warning.code, warning.record, warning.message
+            warning.code, warning.subject, warning.message
         ));
     }
     human.push(format!(
@@ -120,12 +91,23 @@ pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<()> {
     printer.result(&report, &human);
     let failing = gate(&findings, &levels, args.ignore_unfixed);
     if !failing.is_empty() {
-        return Err(Rejected(format!(
+        let shown: Vec<&str> = levels.iter().map(|level| level.name()).collect();
+        return Ok(printer.rejected(&format!(
             "{} findings at {} fail the gate",
             failing.len(),
-            args.fail_on.join(",")
-        ))
-        .into());
+            shown.join(",")
+        )));
     }
-    Ok(())
+    Ok(ExitStatus::Success)
+}
+
+/// The severity a `--fail-on` value names.
+fn severity(level: SeverityArg) -> Severity {
+    match level {
+        SeverityArg::Unknown => Severity::Unknown,
+        SeverityArg::Low => Severity::Low,
+        SeverityArg::Medium => Severity::Medium,
+        SeverityArg::High => Severity::High,
+        SeverityArg::Critical => Severity::Critical,
+    }
 }

@@ -5,10 +5,11 @@ use sealcraft_oci::layer::LayerLimits;
 use sealcraft_oci::squash::squash as squash_image;
 use serde_json::json;
 
+use crate::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{open_layout_image, output_layout, source_date_epoch};
 
-pub(crate) fn squash(args: &SquashArgs, printer: &Printer) -> Result<()> {
+pub(crate) fn squash(args: &SquashArgs, printer: &Printer) -> Result<ExitStatus> {
     let (source, tag) = open_layout_image(&args.image)?;
     let image = Image::load(&source, tag.as_deref(), args.arch.as_deref())
         .with_context(|| format!("loading {}", args.image))?;
@@ -43,5 +44,5 @@ pub(crate) fn squash(args: &SquashArgs, printer: &Printer) -> Result<()> {
             report.manifest.digest
         )],
     );
-    Ok(())
+    Ok(ExitStatus::Success)
 }

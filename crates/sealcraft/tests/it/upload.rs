@@ -164,6 +164,7 @@ fn artifacts_land_at_the_layout_paths_write_once_and_reruns_converge() {
         },
         allow_http: true,
         retries: 1,
+        environment: Vec::new(),
     };
     let sboms: Vec<sealcraft_store::Upload> = sealcraft_store::release_layout(&run_dir, "amd64")
         .into_iter()
@@ -465,6 +466,7 @@ fn artifacts_reach_azure_blob_storage_through_azurite() {
         },
         allow_http: true,
         retries: 0,
+        environment: Vec::new(),
     };
     let wrong = sealcraft_store::upload(
         &store,
