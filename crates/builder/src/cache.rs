@@ -237,9 +237,8 @@ impl Store {
     /// Records the result of the step with `key`.
     pub(crate) fn record_step(&self, key: &str, record: &StepRecord) -> io::Result<()> {
         let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
-        let partial = self.temporary("step");
-        fs::write(&partial, bytes)?;
-        fs::rename(&partial, self.root.join("steps").join(key))
+        sealcraft_files::write_atomically(&self.root.join("steps").join(key), &bytes)
+            .map_err(|error| error.source)
     }
 
     /// `layer` (an uncompressed blob) compressed with `compression`, made once
@@ -273,12 +272,8 @@ impl Store {
             &self.blobs,
         )
         .map_err(io::Error::other)?;
-        let partial = self.temporary("compressed");
-        fs::write(
-            &partial,
-            serde_json::to_vec(&descriptor).map_err(io::Error::other)?,
-        )?;
-        fs::rename(&partial, &record)?;
+        let bytes = serde_json::to_vec(&descriptor).map_err(io::Error::other)?;
+        sealcraft_files::write_atomically(&record, &bytes).map_err(|error| error.source)?;
         Ok(descriptor)
     }
 

@@ -541,23 +541,56 @@ pub struct SecretArg {
     pub reference: String,
 }
 
+/// Why a flag's value is refused (clap shows it with the flag).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// Not `KEY=VALUE`.
+    #[error("{text:?} is not KEY=VALUE")]
+    NotAPair {
+        /// The value given.
+        text: String,
+    },
+    /// `=VALUE` without a name.
+    #[error("{text:?}: the name is empty")]
+    EmptyName {
+        /// The value given.
+        text: String,
+    },
+    /// A `--secret` field that is not id, src, env, ref or type.
+    #[error("{text:?}: expected id=ID with src=FILE, env=NAME or ref=env:/file:/vault: reference")]
+    BadSecret {
+        /// The value given.
+        text: String,
+    },
+    /// A `--secret` without an id.
+    #[error("{text:?} needs id=…")]
+    NoSecretId {
+        /// The value given.
+        text: String,
+    },
+}
+
 /// `KEY=VALUE` with a non-empty key and value.
-fn parse_pair(text: &str) -> Result<(String, String), String> {
+fn parse_pair(text: &str) -> Result<(String, String), ValueError> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() && !value.is_empty() => {
             Ok((key.to_owned(), value.to_owned()))
         }
-        _ => Err(format!("{text:?} is not KEY=VALUE")),
+        _ => Err(ValueError::NotAPair {
+            text: text.to_owned(),
+        }),
     }
 }
 
-fn parse_build_arg(text: &str) -> Result<BuildArg, String> {
+fn parse_build_arg(text: &str) -> Result<BuildArg, ValueError> {
     let (name, value) = match text.split_once('=') {
         Some((name, value)) => (name, Some(value.to_owned())),
         None => (text, None),
     };
     if name.is_empty() {
-        return Err(format!("{text:?}: the name is empty"));
+        return Err(ValueError::EmptyName {
+            text: text.to_owned(),
+        });
     }
     Ok(BuildArg {
         name: name.to_owned(),
@@ -565,7 +598,7 @@ fn parse_build_arg(text: &str) -> Result<BuildArg, String> {
     })
 }
 
-fn parse_secret(text: &str) -> Result<SecretArg, String> {
+fn parse_secret(text: &str) -> Result<SecretArg, ValueError> {
     let mut id = None;
     let mut reference = None;
     for field in text.split(',') {
@@ -576,14 +609,16 @@ fn parse_secret(text: &str) -> Result<SecretArg, String> {
             Some(("ref", value)) => reference = Some(value.to_owned()),
             Some(("type", "file" | "env")) => {}
             _ => {
-                return Err(format!(
-                    "{text:?}: expected id=ID with src=FILE, env=NAME or ref=env:/file:/vault: reference"
-                ));
+                return Err(ValueError::BadSecret {
+                    text: text.to_owned(),
+                });
             }
         }
     }
     let Some(id) = id.filter(|id| !id.is_empty()) else {
-        return Err(format!("{text:?} needs id=…"));
+        return Err(ValueError::NoSecretId {
+            text: text.to_owned(),
+        });
     };
     // Like buildx: a bare id reads the environment variable of that name.
     let reference = reference.unwrap_or_else(|| format!("env:{id}"));

@@ -141,11 +141,62 @@ pub fn listing<C: Code>() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// What is wrong with a domain's codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    /// Not lowercase ASCII words joined by single hyphens.
+    #[error("{domain}: {code:?} is not kebab-case")]
+    NotKebabCase {
+        /// The domain.
+        domain: &'static str,
+        /// The code.
+        code: &'static str,
+    },
+    /// Two variants share a code.
+    #[error("{domain}: {code:?} is used twice")]
+    Repeated {
+        /// The domain.
+        domain: &'static str,
+        /// The code.
+        code: &'static str,
+    },
+    /// A code without a description.
+    #[error("{domain}: {code:?} has no description")]
+    Undescribed {
+        /// The domain.
+        domain: &'static str,
+        /// The code.
+        code: &'static str,
+    },
+    /// Looking a code up by its name finds another variant.
+    #[error("{domain}: {code:?} does not name itself")]
+    Misnamed {
+        /// The domain.
+        domain: &'static str,
+        /// The code.
+        code: &'static str,
+    },
+}
+
+/// An error and its causes on one line (`error: cause: cause`), for
+/// warnings and events that carry an error as text.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Checks a domain's codes: kebab-case ASCII, each used once, each described.
-pub fn check_codes<C: Code>() -> Result<(), String> {
+pub fn check_codes<C: Code>() -> Result<(), CodeError> {
     let mut seen = BTreeSet::new();
     for code in C::ALL {
         let text = code.as_str();
+        let domain = C::DOMAIN;
         let kebab = !text.is_empty()
             && !text.starts_with('-')
             && !text.ends_with('-')
@@ -154,16 +205,16 @@ pub fn check_codes<C: Code>() -> Result<(), String> {
                 .bytes()
                 .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
         if !kebab {
-            return Err(format!("{}: {text:?} is not kebab-case", C::DOMAIN));
+            return Err(CodeError::NotKebabCase { domain, code: text });
         }
         if !seen.insert(text) {
-            return Err(format!("{}: {text:?} is used twice", C::DOMAIN));
+            return Err(CodeError::Repeated { domain, code: text });
         }
         if code.description().trim().is_empty() {
-            return Err(format!("{}: {text:?} has no description", C::DOMAIN));
+            return Err(CodeError::Undescribed { domain, code: text });
         }
         if C::from_name(text) != Some(*code) {
-            return Err(format!("{}: {text:?} does not name itself", C::DOMAIN));
+            return Err(CodeError::Misnamed { domain, code: text });
         }
     }
     Ok(())
@@ -216,12 +267,17 @@ mod tests {
     #[test]
     fn the_check_catches_repeats_and_bad_names() {
         check_codes::<Sample>().unwrap();
-        assert!(check_codes::<Twice>().unwrap_err().contains("twice"));
-        assert!(
-            check_codes::<Shouting>()
-                .unwrap_err()
-                .contains("not kebab-case")
+        assert_eq!(
+            check_codes::<Twice>().unwrap_err(),
+            CodeError::Repeated {
+                domain: "twice",
+                code: "same"
+            }
         );
+        assert!(matches!(
+            check_codes::<Shouting>().unwrap_err(),
+            CodeError::NotKebabCase { .. }
+        ));
         assert_eq!(
             listing::<Sample>(),
             [

@@ -25,26 +25,38 @@ struct AuditPackage {
     kind: Option<String>,
 }
 
+/// Why a `.dep-v0` section cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum AuditDataError {
+    #[error("{SECTION} section of {0} bytes is larger than {MAX_SECTION_BYTES}")]
+    TooLarge(u64),
+    #[error("{SECTION} section lies outside the file")]
+    OutsideFile,
+    #[error("{SECTION} section does not decompress")]
+    Decompress(#[source] std::io::Error),
+    #[error("{SECTION} section is not a dependency list")]
+    NotDependencies(#[source] serde_json::Error),
+}
+
 /// The crates listed in an ELF file's `.dep-v0` section, if it has one.
-fn audit_data(read: &dyn Fn(u64, u64) -> Option<Vec<u8>>) -> Result<Option<AuditData>, String> {
+fn audit_data(
+    read: &dyn Fn(u64, u64) -> Option<Vec<u8>>,
+) -> Result<Option<AuditData>, AuditDataError> {
     let Some((offset, size)) = sealcraft_elf::find_section(read, SECTION) else {
         return Ok(None);
     };
     if size > MAX_SECTION_BYTES {
-        return Err(format!(
-            "{SECTION} section of {size} bytes is larger than {MAX_SECTION_BYTES}"
-        ));
+        return Err(AuditDataError::TooLarge(size));
     }
-    let compressed =
-        read(offset, size).ok_or_else(|| format!("{SECTION} section lies outside the file"))?;
+    let compressed = read(offset, size).ok_or(AuditDataError::OutsideFile)?;
     let mut json = Vec::new();
     flate2::read::ZlibDecoder::new(compressed.as_slice())
         .take(MAX_SECTION_BYTES)
         .read_to_end(&mut json)
-        .map_err(|error| format!("{SECTION} section does not decompress: {error}"))?;
+        .map_err(AuditDataError::Decompress)?;
     serde_json::from_slice(&json)
         .map(Some)
-        .map_err(|error| format!("{SECTION} section is not a dependency list: {error}"))
+        .map_err(AuditDataError::NotDependencies)
 }
 
 pub(crate) fn catalog(
@@ -58,11 +70,11 @@ pub(crate) fn catalog(
         let read = crate::binaries::exact_reads(source, &file.path);
         match audit_data(&read) {
             Ok(None) => {}
-            Err(message) => warn(
+            Err(error) => warn(
                 inventory,
                 InventoryCode::CargoAuditableMalformed,
                 &file.path,
-                message,
+                sealcraft_findings::chain(&error),
             ),
             Ok(Some(data)) => {
                 for package in data.packages {

@@ -44,19 +44,34 @@ fn string(bytes: &[u8], position: &mut usize) -> Option<String> {
     Some(text)
 }
 
+/// Why a build-info section cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BuildInfoError {
+    #[error("no Go build-info header")]
+    NoHeader,
+    #[error("build information of a Go release before 1.18 (pointer format) is not read")]
+    PointerFormat,
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    #[error("{SECTION} of {0} bytes is too large")]
+    TooLarge(u64),
+    #[error("{SECTION} lies outside the file")]
+    OutsideFile,
+}
+
 /// Parses the section; `Err` for a build-info header in a form this reader does not know.
-pub(crate) fn parse(section: &[u8]) -> Result<BuildInfo, String> {
+pub(crate) fn parse(section: &[u8]) -> Result<BuildInfo, BuildInfoError> {
     if section.len() < 32 || !section.starts_with(MAGIC) {
-        return Err("no Go build-info header".into());
+        return Err(BuildInfoError::NoHeader);
     }
     if section[15] & 2 == 0 {
-        return Err(
-            "build information of a Go release before 1.18 (pointer format) is not read".into(),
-        );
+        return Err(BuildInfoError::PointerFormat);
     }
     let mut position = 32;
-    let go_version = string(section, &mut position).ok_or("truncated Go version")?;
-    let mut modinfo = string(section, &mut position).ok_or("truncated module information")?;
+    let go_version =
+        string(section, &mut position).ok_or(BuildInfoError::Truncated("Go version"))?;
+    let mut modinfo =
+        string(section, &mut position).ok_or(BuildInfoError::Truncated("module information"))?;
     // The module text is framed by 16-byte sentinels.
     if modinfo.len() >= 33
         && modinfo.is_char_boundary(16)
@@ -107,32 +122,21 @@ pub(crate) fn catalog(
         let Some((offset, size)) = sealcraft_elf::find_section(&read, SECTION) else {
             continue;
         };
-        if size > MAX_SECTION_BYTES {
-            warn(
-                inventory,
-                InventoryCode::GoBuildinfoMalformed,
-                &file.path,
-                format!("{SECTION} of {size} bytes is too large"),
-            );
-            continue;
-        }
-        let Some(section) = read(offset, size) else {
-            warn(
-                inventory,
-                InventoryCode::GoBuildinfoMalformed,
-                &file.path,
-                format!("{SECTION} lies outside the file"),
-            );
-            continue;
+        let parsed = if size > MAX_SECTION_BYTES {
+            Err(BuildInfoError::TooLarge(size))
+        } else {
+            read(offset, size)
+                .ok_or(BuildInfoError::OutsideFile)
+                .and_then(|section| parse(&section))
         };
-        let info = match parse(&section) {
+        let info = match parsed {
             Ok(info) => info,
-            Err(message) => {
+            Err(error) => {
                 warn(
                     inventory,
                     InventoryCode::GoBuildinfoMalformed,
                     &file.path,
-                    message,
+                    error.to_string(),
                 );
                 continue;
             }

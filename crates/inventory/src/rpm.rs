@@ -160,12 +160,12 @@ pub(crate) fn catalog(
     // SQLite reads files, not buffers: the database goes to a private temporary file.
     let blobs = match read_blobs(&bytes) {
         Ok(blobs) => blobs,
-        Err(message) => {
+        Err(error) => {
             warn(
                 inventory,
                 InventoryCode::RpmdbUnreadable,
                 &database.path,
-                message,
+                sealcraft_findings::chain(&error),
             );
             return;
         }
@@ -225,24 +225,36 @@ pub(crate) fn catalog(
     }
 }
 
-pub(crate) fn read_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut file = tempfile::NamedTempFile::new()
-        .map_err(|error| format!("creating a temporary copy: {error}"))?;
-    std::io::Write::write_all(&mut file, bytes)
-        .map_err(|error| format!("writing a temporary copy: {error}"))?;
+/// Why the database's header blobs cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RpmdbError {
+    #[error("making a temporary copy")]
+    Copy(#[source] std::io::Error),
+    #[error("not an SQLite database")]
+    NotSqlite(#[source] rusqlite::Error),
+    #[error("no Packages table")]
+    NoPackages(#[source] rusqlite::Error),
+    #[error("reading Packages")]
+    Read(#[source] rusqlite::Error),
+}
+
+/// Every header blob of the `Packages` table, in `hnum` order.
+pub(crate) fn read_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, RpmdbError> {
+    let mut file = tempfile::NamedTempFile::new().map_err(RpmdbError::Copy)?;
+    std::io::Write::write_all(&mut file, bytes).map_err(RpmdbError::Copy)?;
     let connection = rusqlite::Connection::open_with_flags(
         file.path(),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
-    .map_err(|error| format!("not an SQLite database: {error}"))?;
+    .map_err(RpmdbError::NotSqlite)?;
     let mut statement = connection
         .prepare("SELECT blob FROM Packages ORDER BY hnum")
-        .map_err(|error| format!("no Packages table: {error}"))?;
+        .map_err(RpmdbError::NoPackages)?;
     let rows = statement
         .query_map([], |row| row.get::<_, Vec<u8>>(0))
-        .map_err(|error| format!("reading Packages: {error}"))?;
+        .map_err(RpmdbError::Read)?;
     rows.collect::<Result<Vec<_>, _>>()
-        .map_err(|error| format!("reading Packages: {error}"))
+        .map_err(RpmdbError::Read)
 }
 
 #[cfg(test)]

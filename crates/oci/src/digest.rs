@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 pub fn parse_digest(text: &str) -> Result<Digest> {
     let digest = Digest::try_from(text).map_err(|source| Error::InvalidDigest {
         digest: text.to_owned(),
-        reason: source.to_string(),
+        source,
     })?;
     match digest.algorithm() {
         DigestAlgorithm::Sha256 | DigestAlgorithm::Sha512 => Ok(digest),

@@ -15,6 +15,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(transparent)]
+    Write(#[from] sealcraft_files::Error),
+
     #[error("invalid image reference {reference:?}: {reason}")]
     InvalidReference {
         reference: String,
@@ -24,8 +27,12 @@ pub enum Error {
     #[error("invalid image name {name:?}: {reason}")]
     InvalidImageName { name: String, reason: String },
 
-    #[error("invalid digest {digest:?}: {reason}")]
-    InvalidDigest { digest: String, reason: String },
+    #[error("invalid digest {digest:?}")]
+    InvalidDigest {
+        digest: String,
+        #[source]
+        source: oci_spec::OciSpecError,
+    },
 
     #[error("unsupported digest algorithm {algorithm:?} (sha256 and sha512 are supported)")]
     UnsupportedDigestAlgorithm { algorithm: String },
@@ -43,8 +50,16 @@ pub enum Error {
         actual_digest: String,
     },
 
-    #[error("{path} is not an OCI image layout: {reason}")]
-    NotALayout { path: PathBuf, reason: String },
+    #[error("{path} is not an OCI image layout: cannot read {file}")]
+    NoLayoutMarker {
+        path: PathBuf,
+        file: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path} is not an OCI image layout: unsupported imageLayoutVersion {version:?}")]
+    UnsupportedLayoutVersion { path: PathBuf, version: String },
 
     #[error("no image tagged {tag:?} in {layout}")]
     TagNotFound { layout: PathBuf, tag: String },
@@ -123,6 +138,13 @@ pub enum Error {
     #[error("{archive}: {reason}")]
     BadArchive { archive: PathBuf, reason: String },
 
+    #[error("{archive} is not a tar archive")]
+    NotATar {
+        archive: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("file {path:?} not found in the image")]
     FileNotFound { path: String },
 
@@ -164,12 +186,34 @@ pub enum EntryProblem {
         size: u64,
         limit: u64,
     },
-    #[error("malformed PAX extended header: {reason}")]
-    BadPax { reason: String },
+    #[error("malformed PAX extended header: {problem}")]
+    BadPax { problem: PaxProblem },
     #[error("malformed header field {field}")]
     BadHeader { field: &'static str },
     #[error("names the root of the image as a whiteout")]
     WhiteoutOfRoot,
+}
+
+/// What is wrong with a PAX extended header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaxProblem {
+    #[error("record without a length")]
+    NoLength,
+    #[error("record length is not a number")]
+    LengthNotNumber,
+    #[error("record length {length} out of bounds")]
+    LengthOutOfBounds { length: usize },
+    #[error("record does not end with a newline")]
+    NoNewline,
+    #[error("record without '='")]
+    NoEquals,
+    #[error("record key is not UTF-8")]
+    KeyNotUtf8,
+    #[error("{key} is not a number")]
+    NotANumber { key: String },
+    #[error("size disagrees with the header (sparse or oversized entries are not supported)")]
+    SizeDisagrees,
 }
 
 /// Why a whole layer was refused.

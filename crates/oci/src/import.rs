@@ -279,9 +279,9 @@ struct Archive {
 
 impl Archive {
     fn open(path: &Path, limits: &LayerLimits) -> Result<Self> {
-        let bad = |reason: String| Error::BadArchive {
+        let not_tar = |source| Error::NotATar {
             archive: path.to_path_buf(),
-            reason,
+            source,
         };
         let mut file = File::open(path).map_err(io_error("opening", path))?;
         let (compression, mut stream) = decompressed(
@@ -300,11 +300,8 @@ impl Archive {
         let mut members = HashMap::new();
         let reader = io::BufReader::new(file.try_clone().map_err(io_error("reading", path))?);
         let mut archive = tar::Archive::new(reader);
-        for entry in archive
-            .entries()
-            .map_err(|source| bad(format!("not a tar archive: {source}")))?
-        {
-            let entry = entry.map_err(|source| bad(format!("reading the tar stream: {source}")))?;
+        for entry in archive.entries().map_err(not_tar)? {
+            let entry = entry.map_err(not_tar)?;
             if entry.header().entry_type().is_file() {
                 let name = String::from_utf8_lossy(&entry.path_bytes())
                     .trim_start_matches("./")

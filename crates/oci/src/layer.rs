@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{EntryProblem, Error, LayerProblem, Result};
+use crate::error::{EntryProblem, Error, LayerProblem, PaxProblem, Result};
 
 /// Prefix of a whiteout file name.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -386,8 +386,8 @@ pub fn read_tar<R: Read>(
                     b'L' => pending.long_name = Some(trim_nul(data)),
                     b'K' => pending.long_link = Some(trim_nul(data)),
                     b'x' => {
-                        pending.pax = Some(parse_pax(&data).map_err(|reason| {
-                            hostile(layer, &raw_path, EntryProblem::BadPax { reason })
+                        pending.pax = Some(parse_pax(&data).map_err(|problem| {
+                            hostile(layer, &raw_path, EntryProblem::BadPax { problem })
                         })?)
                     }
                     // Global PAX headers carry archive comments in practice; they set no field we rely on.
@@ -425,7 +425,9 @@ pub fn read_tar<R: Read>(
                             layer,
                             &path_bytes,
                             EntryProblem::BadPax {
-                                reason: format!("{key} is not a number"),
+                                problem: PaxProblem::NotANumber {
+                                    key: key.to_owned(),
+                                },
                             },
                         )
                     })
@@ -438,9 +440,7 @@ pub fn read_tar<R: Read>(
             && pax_size != size
         {
             return Err(problem(EntryProblem::BadPax {
-                reason:
-                    "size disagrees with the header (sparse or oversized entries are not supported)"
-                        .into(),
+                problem: PaxProblem::SizeDisagrees,
             }));
         }
         let kind =
@@ -567,7 +567,7 @@ fn trim_nul(mut data: Vec<u8>) -> Vec<u8> {
 }
 
 /// Parses PAX records: `"<len> <key>=<value>\n"`, where len counts the whole record.
-fn parse_pax(data: &[u8]) -> std::result::Result<BTreeMap<String, Vec<u8>>, String> {
+fn parse_pax(data: &[u8]) -> std::result::Result<BTreeMap<String, Vec<u8>>, PaxProblem> {
     let mut records = BTreeMap::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -577,23 +577,21 @@ fn parse_pax(data: &[u8]) -> std::result::Result<BTreeMap<String, Vec<u8>>, Stri
         let space = rest
             .iter()
             .position(|&b| b == b' ')
-            .ok_or("record without a length")?;
+            .ok_or(PaxProblem::NoLength)?;
         let length: usize = std::str::from_utf8(&rest[..space])
             .ok()
             .and_then(|text| text.parse().ok())
-            .ok_or("record length is not a number")?;
+            .ok_or(PaxProblem::LengthNotNumber)?;
         if length <= space + 1 || length > rest.len() {
-            return Err(format!("record length {length} out of bounds"));
+            return Err(PaxProblem::LengthOutOfBounds { length });
         }
         let record = &rest[space + 1..length];
-        let record = record
-            .strip_suffix(b"\n")
-            .ok_or("record does not end with a newline")?;
+        let record = record.strip_suffix(b"\n").ok_or(PaxProblem::NoNewline)?;
         let equals = record
             .iter()
             .position(|&b| b == b'=')
-            .ok_or("record without '='")?;
-        let key = std::str::from_utf8(&record[..equals]).map_err(|_| "record key is not UTF-8")?;
+            .ok_or(PaxProblem::NoEquals)?;
+        let key = std::str::from_utf8(&record[..equals]).map_err(|_| PaxProblem::KeyNotUtf8)?;
         records.insert(key.to_owned(), record[equals + 1..].to_vec());
         rest = &rest[length..];
     }

@@ -48,9 +48,10 @@ impl Layout {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         let marker_path = root.join(LAYOUT_FILE);
-        let bytes = fs::read(&marker_path).map_err(|source| Error::NotALayout {
+        let bytes = fs::read(&marker_path).map_err(|source| Error::NoLayoutMarker {
             path: root.clone(),
-            reason: format!("cannot read {LAYOUT_FILE}: {source}"),
+            file: LAYOUT_FILE,
+            source,
         })?;
         let marker: LayoutMarker =
             serde_json::from_slice(&bytes).map_err(|source| Error::MalformedFile {
@@ -59,12 +60,9 @@ impl Layout {
                 source,
             })?;
         if !marker.image_layout_version.starts_with("1.") {
-            return Err(Error::NotALayout {
+            return Err(Error::UnsupportedLayoutVersion {
                 path: root,
-                reason: format!(
-                    "unsupported imageLayoutVersion {:?}",
-                    marker.image_layout_version
-                ),
+                version: marker.image_layout_version,
             });
         }
         Ok(Self { root })
@@ -251,22 +249,10 @@ impl Layout {
     }
 
     fn write_file_atomically(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let mut file = tempfile::Builder::new()
-            .prefix(".incoming-")
-            .tempfile_in(&self.root)
-            .map_err(io_error("creating a temporary file in", &self.root))?;
-        file.write_all(bytes)
-            .map_err(io_error("writing", file.path().to_path_buf()))?;
-        file.as_file()
-            .sync_all()
-            .map_err(io_error("syncing", file.path().to_path_buf()))?;
-        let target = self.root.join(name);
-        file.persist(&target).map_err(|error| Error::Io {
-            action: "replacing",
-            path: target,
-            source: error.error,
-        })?;
-        Ok(())
+        Ok(sealcraft_files::write_atomically(
+            &self.root.join(name),
+            bytes,
+        )?)
     }
 
     /// Names `descriptor` `tag` in `index.json`, replacing an entry of that name.

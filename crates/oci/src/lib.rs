@@ -32,4 +32,4 @@ pub mod squash;
 pub mod unpack;
 pub mod view;
 
-pub use error::{EntryProblem, Error, LayerProblem, Result};
+pub use error::{EntryProblem, Error, LayerProblem, PaxProblem, Result};

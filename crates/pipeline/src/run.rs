@@ -269,7 +269,7 @@ impl Run<'_> {
                 self.context.log.emit(
                     stage.name(),
                     "failed",
-                    json!({"error": error_chain(&error), "duration_ms": duration_ms}),
+                    json!({"error": sealcraft_findings::chain(&error), "duration_ms": duration_ms}),
                 )?;
                 self.records.push(StageRecord {
                     stage,
@@ -286,17 +286,6 @@ impl Run<'_> {
             }
         }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn run_architecture(
@@ -355,7 +344,7 @@ fn run_architecture(
     let outcome = stages_in_order(&mut run, options);
     let (status, error, digest) = match &outcome {
         Ok(digest) => ("completed", None, digest.clone()),
-        Err(error) => ("failed", Some(error_chain(error)), None),
+        Err(error) => ("failed", Some(sealcraft_findings::chain(error)), None),
     };
     let record = RunRecord {
         schema_version: 1,

@@ -286,7 +286,7 @@ impl Shipper {
                 match self.deliver(sink, connection, record, &line) {
                     Ok(()) => true,
                     Err(error) => {
-                        last_error = chain(&error);
+                        last_error = sealcraft_findings::chain(&error);
                         false
                     }
                 }
@@ -303,16 +303,4 @@ impl Shipper {
             }
         }
     }
-}
-
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

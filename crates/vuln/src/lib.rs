@@ -65,6 +65,9 @@ pub enum Error {
         /// What is wrong with it.
         problem: DatabaseProblem,
     },
+    /// A database file could not be written.
+    #[error(transparent)]
+    Write(#[from] sealcraft_files::Error),
     /// A directory of OSV records holds none.
     #[error("{path} holds no OSV records; import some with `sealcraft db import`")]
     NoRecords {

@@ -260,7 +260,7 @@ pub fn import(source: &Path, target: &Path, imported_at: &str) -> Result<ImportR
         }
     }
     let index_path = target.join("index.bin");
-    std::fs::write(&index_path, &bytes).map_err(io_error("writing", &index_path))?;
+    sealcraft_files::write_atomically(&index_path, &bytes)?;
     let metadata = Metadata {
         format: 1,
         imported_at: imported_at.to_owned(),
@@ -274,7 +274,8 @@ pub fn import(source: &Path, target: &Path, imported_at: &str) -> Result<ImportR
     };
     let metadata_bytes =
         serde_json::to_vec_pretty(&metadata).unwrap_or_else(|_| unreachable!("plain data"));
-    std::fs::write(&metadata_path, metadata_bytes).map_err(io_error("writing", &metadata_path))?;
+    // Written last and atomically: a database without it is not one.
+    sealcraft_files::write_atomically(&metadata_path, &metadata_bytes)?;
     Ok(ImportReport { metadata, warnings })
 }
 
