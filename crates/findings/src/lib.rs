@@ -179,16 +179,26 @@ pub enum CodeError {
 }
 
 /// An error and its causes on one line (`error: cause: cause`), for
-/// warnings and events that carry an error as text.
+/// warnings and events that carry an error as text. A cause that repeats
+/// the one before it (HTTP clients wrap errors in layers that say the same)
+/// is written once.
 pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
+    causes(error).join(": ")
+}
+
+/// An error's message and those of its causes, each once where several in
+/// a row say the same.
+pub fn causes(error: &dyn std::error::Error) -> Vec<String> {
+    let mut messages: Vec<String> = vec![error.to_string()];
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let message = cause.to_string();
+        if messages.last() != Some(&message) {
+            messages.push(message);
+        }
         source = cause.source();
     }
-    text
+    messages
 }
 
 /// Checks a domain's codes: kebab-case ASCII, each used once, each described.
@@ -262,6 +272,39 @@ mod tests {
         assert_eq!(warning.to_string(), "/etc/x: sample-second: broken");
         assert_eq!(Sample::from_name("sample-first"), Some(Sample::First));
         assert_eq!(Sample::from_name("sample-third"), None);
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{message}")]
+    struct Layer {
+        message: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    #[test]
+    fn chains_say_each_repeated_cause_once() {
+        let layer = |message, source: Option<Layer>| Layer {
+            message,
+            source: source.map(Box::new),
+        };
+        let error = layer(
+            "uploading",
+            Some(layer(
+                "builder error",
+                Some(layer(
+                    "builder error",
+                    Some(layer(
+                        "builder error",
+                        Some(layer("URL scheme is not allowed", None)),
+                    )),
+                )),
+            )),
+        );
+        assert_eq!(
+            chain(&error),
+            "uploading: builder error: URL scheme is not allowed"
+        );
     }
 
     #[test]

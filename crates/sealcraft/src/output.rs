@@ -52,10 +52,15 @@ impl Printer {
         eprintln!("warning: {line}");
     }
 
-    /// An error with its causes, on stderr.
+    /// An error with its causes, on stderr; a cause that repeats the one
+    /// before it is shown once.
     pub(crate) fn error(&self, error: &anyhow::Error) {
-        eprintln!("error: {error}");
-        for cause in error.chain().skip(1) {
+        let messages = sealcraft_findings::causes(error.as_ref());
+        let mut messages = messages.iter();
+        if let Some(first) = messages.next() {
+            eprintln!("error: {first}");
+        }
+        for cause in messages {
             eprintln!("  caused by: {cause}");
         }
     }
@@ -167,9 +172,13 @@ pub(crate) fn prompt_password(prompt: &str) -> std::io::Result<sealcraft_secrets
     let mut silent = original.clone();
     silent.local_modes.remove(LocalModes::ECHO);
     silent.local_modes.insert(LocalModes::ECHONL);
-    eprint!("{prompt}");
-    std::io::stderr().flush()?;
+    // Echo goes off before the prompt shows, so no answer typed at once is echoed.
     tcsetattr(&stdin, OptionalActions::Now, &silent)?;
+    eprint!("{prompt}");
+    if let Err(error) = std::io::stderr().flush() {
+        tcsetattr(&stdin, OptionalActions::Now, &original)?;
+        return Err(error);
+    }
     let mut line = String::new();
     let read = stdin.read_line(&mut line);
     // The terminal is restored whatever the read did.

@@ -226,6 +226,12 @@ pub enum Error {
         /// Read-back digest.
         actual: String,
     },
+    /// The endpoint is plain HTTP and the config does not allow it.
+    #[error("{endpoint} is plain HTTP; allow it explicitly (allow_http) or use https://")]
+    PlainHttp {
+        /// The endpoint.
+        endpoint: String,
+    },
     /// The async runtime could not start.
     #[error("starting the I/O runtime")]
     Runtime(#[source] std::io::Error),
@@ -248,6 +254,14 @@ fn open(config: &StoreConfig) -> Result<(Arc<dyn ObjectStore>, String), Error> {
         retry_timeout: Duration::from_secs(60),
         ..RetryConfig::default()
     };
+    if let Some(endpoint) = &config.endpoint
+        && endpoint.starts_with("http://")
+        && !config.allow_http
+    {
+        return Err(Error::PlainHttp {
+            endpoint: endpoint.clone(),
+        });
+    }
     let (scheme, rest) = config.url.split_once("://").ok_or_else(bad)?;
     let (bucket, prefix) = rest.split_once('/').map_or((rest, ""), |(bucket, prefix)| {
         (bucket, prefix.trim_matches('/'))

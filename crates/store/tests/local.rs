@@ -143,3 +143,28 @@ fn chain(error: &dyn std::error::Error) -> String {
     }
     message
 }
+
+#[test]
+fn a_plain_http_endpoint_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.txt");
+    std::fs::write(&file, "a").unwrap();
+    let uploads = [Upload {
+        local: file,
+        key: "a.txt".into(),
+    }];
+    let store = StoreConfig {
+        url: "s3://bucket/prefix".into(),
+        endpoint: Some("http://127.0.0.1:1".into()),
+        region: None,
+        credentials: Credentials::Ambient,
+        allow_http: false,
+        retries: 0,
+        environment: Vec::new(),
+    };
+    let error = upload(&store, &uploads).unwrap_err();
+    assert!(
+        matches!(&error, Error::PlainHttp { endpoint } if endpoint == "http://127.0.0.1:1"),
+        "{error}"
+    );
+}

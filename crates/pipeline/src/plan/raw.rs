@@ -158,7 +158,7 @@ pub(super) struct RawScan {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUpload {
     pub(super) url: Spanned<String>,
-    pub(super) endpoint: Option<String>,
+    pub(super) endpoint: Option<Spanned<String>>,
     pub(super) region: Option<String>,
     pub(super) access_key_id: Option<Spanned<String>>,
     pub(super) secret_access_key: Option<Spanned<String>>,

@@ -275,3 +275,27 @@ fn dockerfile_and_assembly_settings_do_not_mix() {
     );
     assert!(message.contains("a Dockerfile"), "{message}");
 }
+
+#[test]
+fn a_plain_http_endpoint_needs_allow_http() {
+    let base = config("1.0", "[\"amd64\"]", &format!("oci:base:bookworm@{DIGEST}"));
+    let upload = |section: &str| format!("{base}\n[upload]\n{section}");
+    let (line, message) = error_of(&upload(
+        "url = \"s3://releases/app\"\nendpoint = \"http://127.0.0.1:9000\"\n",
+    ));
+    assert_eq!(line, 12, "the endpoint's line: {message}");
+    assert!(
+        message.starts_with("upload.endpoint: http://127.0.0.1:9000 is plain HTTP")
+            && message.contains("`allow_http = true`"),
+        "{message}"
+    );
+    let plan = parse(&upload(
+        "url = \"s3://releases/app\"\nendpoint = \"http://127.0.0.1:9000\"\nallow_http = true\n",
+    ))
+    .unwrap();
+    assert!(plan.upload.unwrap().allow_http);
+    parse(&upload(
+        "url = \"s3://releases/app\"\nendpoint = \"https://s3.example\"\n",
+    ))
+    .unwrap();
+}

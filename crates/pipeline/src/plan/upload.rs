@@ -80,6 +80,19 @@ pub(super) fn validate(upload: &RawUpload, check: &Checker<'_>) -> Result<Upload
             ));
         }
     }
+    if let Some(endpoint) = &upload.endpoint
+        && endpoint.get_ref().starts_with("http://")
+        && !upload.allow_http
+    {
+        return Err(check.error(
+            Some(endpoint.span()),
+            "upload.endpoint",
+            format!(
+                "{} is plain HTTP: set `allow_http = true` in [upload] to send artifacts (and keys) over it, or use https://",
+                endpoint.get_ref()
+            ),
+        ));
+    }
     if scheme == "file" && (upload.endpoint.is_some() || upload.region.is_some()) {
         return Err(check.error(
             Some(upload.url.span()),
@@ -153,7 +166,10 @@ pub(super) fn validate(upload: &RawUpload, check: &Checker<'_>) -> Result<Upload
     };
     Ok(UploadPlan {
         url,
-        endpoint: upload.endpoint.clone(),
+        endpoint: upload
+            .endpoint
+            .as_ref()
+            .map(|endpoint| endpoint.get_ref().clone()),
         region: upload.region.clone(),
         credentials,
         allow_http: upload.allow_http,

@@ -74,20 +74,18 @@ fn archives_written_by_skopeo_import_with_the_same_content() {
         );
     }
     // The copy from an OCI layout keeps the manifest byte for byte.
-    let source_digest = sealcraft_ok(&[
+    let source_digest = crate::support::digest_field(&sealcraft_ok(&[
         "image",
         "inspect",
         &format!("oci:{}:v1", source.display()),
         "--json",
-    ])["digest"]
-        .clone();
-    let copied_digest = sealcraft_ok(&[
+    ]));
+    let copied_digest = crate::support::digest_field(&sealcraft_ok(&[
         "image",
         "inspect",
         &format!("oci:{}:from-layout", target.display()),
         "--json",
-    ])["digest"]
-        .clone();
+    ]));
     assert_eq!(source_digest, copied_digest);
 }
 
@@ -111,15 +109,14 @@ fn a_rootfs_tarball_becomes_a_one_layer_image() {
     );
     let output = dir.path().join("out");
     let import = |tag: &str| {
-        sealcraft_ok(&[
+        crate::support::digest_field(&sealcraft_ok(&[
             "image",
             "import",
             &format!("rootfs:{}", tarball.display()),
             "--output",
             &format!("oci:{}:{tag}", output.display()),
             "--json",
-        ])["digest"]
-            .clone()
+        ]))
     };
     assert_eq!(
         import("a"),

@@ -537,16 +537,18 @@ fn publish_failures_are_clear_and_never_leave_an_unsigned_tag() {
     let output = run(&args, &[("COSIGN_PASSWORD", KEY_PASSWORD)]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
-    // None of the failed attempts stored a manifest.
+    // The failed attempts reached the registry (the log holds them: a wrong
+    // password answered 401), and none of them stored a manifest.
+    let requests = registry.requests();
     assert!(
-        !registry
-            .requests()
-            .iter()
-            .any(|line| line.contains("/manifests/")
-                && line.starts_with("PUT")
-                && line.ends_with(" 201")),
-        "{:#?}",
-        registry.requests()
+        requests.iter().any(|line| line.ends_with(" 401")),
+        "the registry's log shows no refused attempt: {requests:#?}"
+    );
+    assert!(
+        !requests.iter().any(|line| line.contains("/manifests/")
+            && line.starts_with("PUT")
+            && line.ends_with(" 201")),
+        "{requests:#?}"
     );
     let _ = Path::new(&ca);
 }

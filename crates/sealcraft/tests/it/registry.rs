@@ -198,7 +198,9 @@ impl TestRegistry {
     /// The access log lines (`"METHOD URI HTTP/1.1" STATUS`), in order.
     pub(crate) fn requests(&self) -> Vec<String> {
         fs::read_to_string(&self.log)
-            .unwrap_or_default()
+            .unwrap_or_else(|error| {
+                panic!("reading the registry log {}: {error}", self.log.display())
+            })
             .lines()
             .filter_map(|line| {
                 let start = line.find("] \"")? + 3;

@@ -155,14 +155,13 @@ fn squash_is_deterministic() {
     make_image(&source, "layered", &fixture_layers());
     let digest = |name: &str| {
         let out = dir.path().join(name);
-        sealcraft_ok(&[
+        crate::support::digest_field(&sealcraft_ok(&[
             "squash",
             &format!("oci:{}:layered", source.display()),
             "--output",
             &format!("oci:{}:flat", out.display()),
             "--json",
-        ])["digest"]
-            .clone()
+        ]))
     };
     assert_eq!(digest("one"), digest("two"));
 }

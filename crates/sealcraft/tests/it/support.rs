@@ -79,6 +79,25 @@ pub(crate) fn sealcraft_ok(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
 }
 
+/// A string field of a command's JSON output; a missing one fails the test
+/// (comparing two missing fields would compare `null` with `null`).
+pub(crate) fn field(value: &serde_json::Value, key: &str) -> String {
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key:?} in {value:#}"))
+        .to_owned()
+}
+
+/// The `digest` field of a command's JSON output, checked to be one.
+pub(crate) fn digest_field(value: &serde_json::Value) -> String {
+    let digest = field(value, "digest");
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest:?} is not a sha256 digest"
+    );
+    digest
+}
+
 pub(crate) fn run_tool(program: &str, args: &[&str]) -> String {
     let output = Command::new(program)
         .args(args)

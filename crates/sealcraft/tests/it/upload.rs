@@ -513,3 +513,27 @@ impl Drop for Emulator {
         let _ = self.0.wait();
     }
 }
+
+/// A plain-HTTP endpoint without `allow_http` is refused when the config is
+/// read, before anything is built, with the setting to change (it used to
+/// fail at upload time with the same "builder error" six times).
+#[test]
+fn a_plain_http_endpoint_without_allow_http_says_what_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = project(dir.path(), crate::registry::free_port(), "TEST_S3_SECRET");
+    let text = fs::read_to_string(&config).unwrap();
+    fs::write(&config, text.replace("allow_http = true\n", "")).unwrap();
+    let output = run(&config, SECRET_KEY);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("upload.endpoint")
+            && stderr.contains("set `allow_http = true` in [upload]"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("builder error"), "{stderr}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing ran: the config was refused first"
+    );
+}
