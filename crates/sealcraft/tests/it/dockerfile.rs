@@ -792,6 +792,32 @@ fn native_hardening_of_the_reference_runtime_keeps_what_runs_and_tells_the_truth
         base["digest"]["sha256"],
         digest.trim_start_matches("sha256:")
     );
+    // Each stage's input is the output of the stage that fed it (squash's
+    // input was once labelled "build" although hardening produced it).
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    let stage = |name: &str| {
+        record["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|stage| stage["stage"] == name)
+            .unwrap_or_else(|| panic!("no {name} stage in {record:#}"))
+            .clone()
+    };
+    for (producer, consumer) in [("build", "harden"), ("harden", "squash")] {
+        let produced = &stage(producer)["outputs"][0];
+        let consumed = &stage(consumer)["inputs"][0];
+        assert_eq!(
+            (&consumed["name"], &consumed["digest"]),
+            (&produced["name"], &produced["digest"]),
+            "{consumer} must name {producer}'s output"
+        );
+    }
+    assert_eq!(
+        stage("squash")["inputs"][0]["name"],
+        format!("oci:{tag}-harden")
+    );
     let events = fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
     let harden: serde_json::Value = events
         .lines()
