@@ -1,0 +1,140 @@
+//! `Packages` indexes: one paragraph per package version a suite offers,
+//! with its relationships, where its `.deb` is, and the `.deb`'s size and
+//! SHA-256 (what ties the package to the signed Release file).
+
+use sealcraft_deb::relations::{self, Alternative, Relation};
+use sealcraft_deb::{Paragraph, deb822};
+
+/// One package version a suite offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageEntry {
+    /// `Package`.
+    pub name: String,
+    /// `Version`.
+    pub version: String,
+    /// `Architecture` (`amd64`, `all`, …).
+    pub architecture: String,
+    /// `Multi-Arch` (`same`, `foreign`, `allowed`), when given.
+    pub multi_arch: Option<String>,
+    /// `Essential: yes`.
+    pub essential: bool,
+    /// `Source` name, when it differs from the package name (with its version, when given).
+    pub source: Option<(String, Option<String>)>,
+    /// `Pre-Depends`.
+    pub pre_depends: Vec<Relation>,
+    /// `Depends`.
+    pub depends: Vec<Relation>,
+    /// `Breaks`.
+    pub breaks: Vec<Relation>,
+    /// `Conflicts`.
+    pub conflicts: Vec<Relation>,
+    /// `Provides` (each with an optional `= version`).
+    pub provides: Vec<Alternative>,
+    /// `Filename`, relative to the archive root.
+    pub filename: String,
+    /// `Size` of the `.deb`.
+    pub size: u64,
+    /// `SHA256` of the `.deb`.
+    pub sha256: String,
+    /// Which of the repository's suites offers it.
+    pub suite: usize,
+}
+
+/// A Packages paragraph that cannot be used; the rest of the index still is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEntry {
+    /// `Package`, when it has one.
+    pub name: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+fn entry(paragraph: &Paragraph, suite: usize) -> Result<PackageEntry, String> {
+    let field = |name: &str| {
+        paragraph
+            .single(name)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no {name}"))
+    };
+    let relations = |name: &str| -> Result<Vec<Relation>, String> {
+        paragraph
+            .get(name)
+            .map(relations::parse)
+            .transpose()
+            .map(Option::unwrap_or_default)
+            .map_err(|error| format!("{name}: {error}"))
+    };
+    let sha256 = field("SHA256")?.to_ascii_lowercase();
+    if sha256.len() != 64 || !sha256.chars().all(|ch| ch.is_ascii_hexdigit()) {
+        return Err("SHA256 is not a sha256 digest".into());
+    }
+    let name = field("Package")?;
+    let source = paragraph
+        .single("Source")
+        .map(|text| match text.split_once('(') {
+            Some((source, version)) => (
+                source.trim().to_owned(),
+                Some(version.trim_end_matches(')').trim().to_owned()),
+            ),
+            None => (text.to_owned(), None),
+        });
+    Ok(PackageEntry {
+        version: field("Version")?,
+        architecture: field("Architecture")?,
+        multi_arch: paragraph.single("Multi-Arch").map(str::to_owned),
+        essential: paragraph
+            .single("Essential")
+            .is_some_and(|value| value.eq_ignore_ascii_case("yes")),
+        source,
+        pre_depends: relations("Pre-Depends")?,
+        depends: relations("Depends")?,
+        breaks: relations("Breaks")?,
+        conflicts: relations("Conflicts")?,
+        provides: relations("Provides")?.into_iter().flatten().collect(),
+        filename: field("Filename")?,
+        size: field("Size")?
+            .parse()
+            .map_err(|_| "Size is not a number".to_owned())?,
+        sha256,
+        suite,
+        name,
+    })
+}
+
+/// Every usable entry of an index's text, and the paragraphs skipped.
+pub fn parse(text: &str, suite: usize) -> (Vec<PackageEntry>, Vec<SkippedEntry>) {
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for paragraph in deb822::parse(text) {
+        match entry(&paragraph, suite) {
+            Ok(entry) => entries.push(entry),
+            Err(reason) => skipped.push(SkippedEntry {
+                name: paragraph.single("Package").unwrap_or("").to_owned(),
+                reason,
+            }),
+        }
+    }
+    (entries, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_entries_with_relations() {
+        let text = "Package: libssl3\nSource: openssl\nVersion: 3.0.17-1~deb12u2\nArchitecture: amd64\nMulti-Arch: same\nDepends: libc6 (>= 2.34)\nFilename: pool/updates/main/o/openssl/libssl3_3.0.17-1~deb12u2_amd64.deb\nSize: 2027220\nSHA256: 4b3e5e3b0f2f5f1ac9c7f6c3a0f6d8e5b6a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5\n\nPackage: libssh2-1\nSource: libssh2 (1.10.0-3)\nVersion: 1.10.0-3+b1\nArchitecture: amd64\nFilename: pool/x.deb\nSize: 1\nSHA256: 4b3e5e3b0f2f5f1ac9c7f6c3a0f6d8e5b6a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5\nProvides: libssh2 (= 1.10)\n\nPackage: broken\nVersion: 1\n";
+        let (entries, skipped) = parse(text, 2);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].multi_arch.as_deref(), Some("same"));
+        assert_eq!(entries[0].depends[0][0].name, "libc6");
+        assert_eq!(
+            entries[1].source,
+            Some(("libssh2".into(), Some("1.10.0-3".into())))
+        );
+        assert_eq!(entries[1].provides[0].to_string(), "libssh2 (= 1.10)");
+        assert_eq!(entries[1].suite, 2);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].name, "broken");
+    }
+}

@@ -1,0 +1,356 @@
+//! A set of sources read as apt reads them: each suite's InRelease (or
+//! Release with Release.gpg) verified against the keys its entry trusts,
+//! its dates and suite checked, then the Packages indexes of the wanted
+//! architectures fetched through the Release's SHA-256 (by hash when the
+//! suite offers it), so every candidate traces back to a signature.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::fetch::{FetchError, Fetcher};
+use crate::index::{self, PackageEntry, SkippedEntry};
+use crate::keyring::{Keyring, SignatureError};
+use crate::release::{Release, ReleaseError};
+use crate::sources::{SignedBy, Source};
+
+/// Largest decompressed Packages index read.
+const MAX_INDEX_BYTES: u64 = 1 << 30;
+
+/// Why a repository cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepositoryError {
+    /// Fetching failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The suite has neither InRelease nor Release.
+    #[error("{url}: no InRelease or Release file")]
+    NoRelease {
+        /// Where it was looked for.
+        url: String,
+    },
+    /// Release without Release.gpg: unsigned suites are never read.
+    #[error("{url}: the Release file is not signed (no InRelease, no Release.gpg)")]
+    Unsigned {
+        /// The Release file.
+        url: String,
+    },
+    /// The signature did not verify.
+    #[error("{url}: the signature does not verify")]
+    Signature {
+        /// The file.
+        url: String,
+        /// Why.
+        #[source]
+        source: SignatureError,
+    },
+    /// The Release file cannot be used.
+    #[error("{url}")]
+    Release {
+        /// The file.
+        url: String,
+        /// Why.
+        #[source]
+        source: ReleaseError,
+    },
+    /// The keys the entry trusts cannot be had.
+    #[error("the keys for {uri} {suite}")]
+    Keys {
+        /// The archive.
+        uri: String,
+        /// The suite.
+        suite: String,
+        /// Why.
+        #[source]
+        source: SignatureError,
+    },
+    /// A keyring file the entry names is not there.
+    #[error("{uri} {suite}: the keyring {} is not there", path.display())]
+    MissingKeyring {
+        /// The archive.
+        uri: String,
+        /// The suite.
+        suite: String,
+        /// The keyring file.
+        path: PathBuf,
+    },
+    /// An index does not decompress.
+    #[error("{path} does not decompress")]
+    Index {
+        /// The index, as the Release names it.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where keyring files are read from (the image's, or the host's, files).
+pub trait KeyFiles {
+    /// The bytes of the file at this absolute path, if there is one.
+    fn read(&self, path: &std::path::Path) -> Option<Vec<u8>>;
+    /// apt's default keyrings (`trusted.gpg`, `trusted.gpg.d/*`), name and bytes.
+    fn defaults(&self) -> Vec<(String, Vec<u8>)>;
+}
+
+/// How to read a set of sources.
+pub struct RepositorySpec<'a> {
+    /// The sources, in the order their candidates are preferred when versions tie.
+    pub sources: &'a [Source],
+    /// Where `Signed-By` keyrings and the default keyrings come from.
+    pub keys: &'a dyn KeyFiles,
+    /// The image's architecture (`amd64`).
+    pub architecture: &'a str,
+    /// The time the Release dates are checked against.
+    pub now: SystemTime,
+    /// Refuse Release files past their Valid-Until (on unless a snapshot archive is meant).
+    pub check_valid_until: bool,
+}
+
+/// One suite as read: which Release file vouched for it.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    /// The entry.
+    pub source: Source,
+    /// The signed file's URL (InRelease or Release).
+    pub release_url: String,
+    /// The signed file's SHA-256 (for provenance).
+    pub release_sha256: String,
+    /// What it says.
+    pub release: Release,
+}
+
+/// Every candidate the sources offer.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    /// The suites, in source order.
+    pub suites: Vec<Suite>,
+    /// Every package version offered (`PackageEntry::suite` indexes `suites`).
+    pub packages: Vec<PackageEntry>,
+    /// Index paragraphs that could not be used.
+    pub skipped: Vec<SkippedEntry>,
+}
+
+fn suite_base(source: &Source) -> String {
+    if source.suite.ends_with('/') {
+        format!("{}/{}", source.uri, source.suite.trim_end_matches('/'))
+            .trim_end_matches("/.")
+            .to_owned()
+    } else {
+        format!("{}/dists/{}", source.uri, source.suite)
+    }
+}
+
+fn keyring_for(source: &Source, keys: &dyn KeyFiles) -> Result<Keyring, RepositoryError> {
+    let keys_error = |source_error| RepositoryError::Keys {
+        uri: source.uri.clone(),
+        suite: source.suite.clone(),
+        source: source_error,
+    };
+    let mut keyring = Keyring::default();
+    match &source.signed_by {
+        SignedBy::Embedded(block) => keyring
+            .add("the embedded Signed-By key", block.as_bytes())
+            .map_err(keys_error)?,
+        SignedBy::Keys { keyrings, .. } if !keyrings.is_empty() => {
+            for path in keyrings {
+                let bytes = keys
+                    .read(path)
+                    .ok_or_else(|| RepositoryError::MissingKeyring {
+                        uri: source.uri.clone(),
+                        suite: source.suite.clone(),
+                        path: path.clone(),
+                    })?;
+                keyring
+                    .add(&path.display().to_string(), &bytes)
+                    .map_err(keys_error)?;
+            }
+        }
+        SignedBy::Default | SignedBy::Keys { .. } => {
+            for (name, bytes) in keys.defaults() {
+                keyring.add(&name, &bytes).map_err(keys_error)?;
+            }
+        }
+    }
+    if let SignedBy::Keys { fingerprints, .. } = &source.signed_by
+        && !fingerprints.is_empty()
+    {
+        keyring.retain_fingerprints(fingerprints);
+    }
+    if keyring.is_empty() {
+        return Err(keys_error(SignatureError::EmptyKeyring {
+            name: "the keys this source trusts".into(),
+        }));
+    }
+    Ok(keyring)
+}
+
+impl Repository {
+    /// Reads every suite of `spec` and its indexes for the architecture.
+    pub fn open(spec: &RepositorySpec<'_>, fetcher: &Fetcher) -> Result<Self, RepositoryError> {
+        let mut suites = Vec::new();
+        let mut packages = Vec::new();
+        let mut skipped = Vec::new();
+        let now = spec
+            .now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            });
+        for source in spec.sources {
+            if source
+                .architectures
+                .as_ref()
+                .is_some_and(|architectures| !architectures.iter().any(|a| a == spec.architecture))
+            {
+                continue;
+            }
+            let keyring = keyring_for(source, spec.keys)?;
+            let base = suite_base(source);
+            let inrelease_url = format!("{base}/InRelease");
+            let (url, text, signed) = match fetcher.get(&inrelease_url)? {
+                Some(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    let signed = keyring
+                        .verify_cleartext(&text, spec.now)
+                        .map_err(|source| RepositoryError::Signature {
+                            url: inrelease_url.clone(),
+                            source,
+                        })?;
+                    (inrelease_url, bytes, signed)
+                }
+                None => {
+                    let release_url = format!("{base}/Release");
+                    let release =
+                        fetcher
+                            .get(&release_url)?
+                            .ok_or_else(|| RepositoryError::NoRelease {
+                                url: inrelease_url.clone(),
+                            })?;
+                    let signature =
+                        fetcher
+                            .get(&format!("{base}/Release.gpg"))?
+                            .ok_or_else(|| RepositoryError::Unsigned {
+                                url: release_url.clone(),
+                            })?;
+                    keyring
+                        .verify_detached(&release, &signature, spec.now)
+                        .map_err(|source| RepositoryError::Signature {
+                            url: release_url.clone(),
+                            source,
+                        })?;
+                    let text = String::from_utf8_lossy(&release).into_owned();
+                    (release_url, release, text)
+                }
+            };
+            let release = Release::parse(&signed).map_err(|source| RepositoryError::Release {
+                url: url.clone(),
+                source,
+            })?;
+            release
+                .check(&source.suite, now, spec.check_valid_until)
+                .map_err(|source| RepositoryError::Release {
+                    url: url.clone(),
+                    source,
+                })?;
+            let number = suites.len();
+            let directories: Vec<String> = if source.components.is_empty() {
+                vec![String::new()]
+            } else {
+                let mut directories = Vec::new();
+                for component in &source.components {
+                    directories.push(format!("{component}/binary-{}/", spec.architecture));
+                    if release.has_binary_all() {
+                        directories.push(format!("{component}/binary-all/"));
+                    }
+                }
+                directories
+            };
+            for directory in directories {
+                let Some((path, entry)) = ["Packages.xz", "Packages.gz", "Packages"]
+                    .iter()
+                    .find_map(|name| {
+                        let path = format!("{directory}{name}");
+                        release.sha256.get(&path).map(|entry| (path, entry.clone()))
+                    })
+                else {
+                    continue;
+                };
+                let mut urls = Vec::new();
+                if release.by_hash {
+                    urls.push(format!("{base}/{directory}by-hash/SHA256/{}", entry.sha256));
+                }
+                urls.push(format!("{base}/{path}"));
+                let cached = fetcher.get_verified(&urls, entry.size, &entry.sha256)?;
+                let text = read_index(&cached, &path)?;
+                let (found, unusable) = index::parse(&text, number);
+                packages.extend(found.into_iter().filter(|package| {
+                    package.architecture == spec.architecture || package.architecture == "all"
+                }));
+                skipped.extend(unusable);
+            }
+            suites.push(Suite {
+                source: source.clone(),
+                release_sha256: hex::encode(Sha256::digest(&text)),
+                release_url: url,
+                release,
+            });
+        }
+        // An arch:all package appears in every binary-<arch> index and binary-all: once is enough.
+        packages.sort_by(|a, b| {
+            (&a.name, &a.version, &a.architecture, a.suite).cmp(&(
+                &b.name,
+                &b.version,
+                &b.architecture,
+                b.suite,
+            ))
+        });
+        packages.dedup_by(|a, b| {
+            a.name == b.name && a.version == b.version && a.architecture == b.architecture
+        });
+        Ok(Self {
+            suites,
+            packages,
+            skipped,
+        })
+    }
+
+    /// The `.deb` of `package`, verified against its index entry, from the cache or its suite.
+    pub fn download(
+        &self,
+        package: &PackageEntry,
+        fetcher: &Fetcher,
+    ) -> Result<PathBuf, FetchError> {
+        let suite = &self.suites[package.suite];
+        let url = format!(
+            "{}/{}",
+            suite.source.uri,
+            package.filename.trim_start_matches('/')
+        );
+        fetcher.get_verified(&[url], package.size, &package.sha256)
+    }
+}
+
+fn read_index(path: &std::path::Path, name: &str) -> Result<String, RepositoryError> {
+    let index_error = |source| RepositoryError::Index {
+        path: name.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(index_error)?;
+    let mut reader: Box<dyn Read> = if name.ends_with(".xz") {
+        Box::new(lzma_rust2::XzReader::new(file, true))
+    } else if name.ends_with(".gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut bytes = Vec::new();
+    (&mut reader)
+        .take(MAX_INDEX_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(index_error)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
