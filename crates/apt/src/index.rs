@@ -46,27 +46,51 @@ pub struct SkippedEntry {
     /// `Package`, when it has one.
     pub name: String,
     /// Why it was skipped.
-    pub reason: String,
+    pub reason: EntryProblem,
 }
 
-fn entry(paragraph: &Paragraph, suite: usize) -> Result<PackageEntry, String> {
-    let field = |name: &str| {
+/// What makes a Packages paragraph unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryProblem {
+    /// A field every entry has is missing.
+    #[error("no {0}")]
+    Missing(&'static str),
+    /// `SHA256` is not 64 hex digits.
+    #[error("SHA256 is not a sha256 digest")]
+    BadSha256,
+    /// `Size` is not a number.
+    #[error("Size is not a number")]
+    BadSize,
+    /// A relationship field does not parse.
+    #[error("{field}")]
+    BadRelation {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        #[source]
+        source: relations::RelationError,
+    },
+}
+
+fn entry(paragraph: &Paragraph, suite: usize) -> Result<PackageEntry, EntryProblem> {
+    let field = |name: &'static str| {
         paragraph
             .single(name)
             .map(str::to_owned)
-            .ok_or_else(|| format!("no {name}"))
+            .ok_or(EntryProblem::Missing(name))
     };
-    let relations = |name: &str| -> Result<Vec<Relation>, String> {
+    let relations = |field: &'static str| -> Result<Vec<Relation>, EntryProblem> {
         paragraph
-            .get(name)
+            .get(field)
             .map(relations::parse)
             .transpose()
             .map(Option::unwrap_or_default)
-            .map_err(|error| format!("{name}: {error}"))
+            .map_err(|source| EntryProblem::BadRelation { field, source })
     };
     let sha256 = field("SHA256")?.to_ascii_lowercase();
     if sha256.len() != 64 || !sha256.chars().all(|ch| ch.is_ascii_hexdigit()) {
-        return Err("SHA256 is not a sha256 digest".into());
+        return Err(EntryProblem::BadSha256);
     }
     let name = field("Package")?;
     let source = paragraph
@@ -92,9 +116,7 @@ fn entry(paragraph: &Paragraph, suite: usize) -> Result<PackageEntry, String> {
         conflicts: relations("Conflicts")?,
         provides: relations("Provides")?.into_iter().flatten().collect(),
         filename: field("Filename")?,
-        size: field("Size")?
-            .parse()
-            .map_err(|_| "Size is not a number".to_owned())?,
+        size: field("Size")?.parse().map_err(|_| EntryProblem::BadSize)?,
         sha256,
         suite,
         name,

@@ -30,6 +30,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::{Error, Result};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use sealcraft_oci::digest::Digest;
 use sealcraft_oci::layout::Layout;
@@ -136,20 +137,25 @@ pub(crate) fn try_lock(path: &Path) -> io::Result<Option<OwnedFd>> {
 impl Store {
     /// Opens (creating) the store at `root`, cleans up after killed builds,
     /// and claims a work directory for this build.
-    pub(crate) fn open(root: &Path) -> io::Result<Self> {
+    pub(crate) fn open(root: &Path) -> Result<Self> {
         for sub in ["layers", "steps", "compressed", "mounts", "work", "empty"] {
-            fs::create_dir_all(root.join(sub))?;
+            let path = root.join(sub);
+            fs::create_dir_all(&path).map_err(Error::store("creating", &path))?;
         }
-        fs::set_permissions(root.join("work"), fs::Permissions::from_mode(0o700))?;
-        let in_use = open_lock(&root.join(STORE_LOCK))?;
+        let work = root.join("work");
+        fs::set_permissions(&work, fs::Permissions::from_mode(0o700))
+            .map_err(Error::store("restricting", &work))?;
+        let lock = root.join(STORE_LOCK);
+        let in_use = open_lock(&lock).map_err(Error::store("opening", &lock))?;
         // Waits while a prune runs; builds share the lock with each other.
-        rustix::fs::flock(&in_use, FlockOperation::LockShared)?;
-        remove_abandoned_work(&root.join("work"))?;
-        let blobs = Layout::open_or_create(root.join("blobs")).map_err(io::Error::other)?;
+        rustix::fs::flock(&in_use, FlockOperation::LockShared)
+            .map_err(|errno| Error::store("locking", &lock)(errno.into()))?;
+        remove_abandoned_work(&work).map_err(Error::store("cleaning", &work))?;
+        let blobs = Layout::open_or_create(root.join("blobs"))?;
         Ok(Self {
             root: root.to_path_buf(),
             blobs,
-            work: claim_work_dir(&root.join("work"))?,
+            work: claim_work_dir(&work).map_err(Error::store("claiming a directory in", &work))?,
             _in_use: in_use,
         })
     }
@@ -172,13 +178,13 @@ impl Store {
     }
 
     /// The directory of `layer` in overlay form, unpacked from its blob once.
-    pub(crate) fn layer_dir(&self, layer: &LayerRef) -> io::Result<PathBuf> {
+    pub(crate) fn layer_dir(&self, layer: &LayerRef) -> Result<PathBuf> {
         let path = self.root.join("layers").join(hex(&layer.diff_id));
         if path.is_dir() {
             return Ok(path);
         }
         let partial = self.temporary("unpack");
-        fs::create_dir(&partial)?;
+        fs::create_dir(&partial).map_err(Error::store("creating", &partial))?;
         let options = UnpackOptions {
             allow_devices: true,
             preserve_owners: true,
@@ -186,16 +192,14 @@ impl Store {
             whiteouts: WhiteoutMode::Overlay,
             ..UnpackOptions::default()
         };
-        let reader = self
-            .blobs
-            .open_blob(&layer.descriptor)
-            .map_err(io::Error::other)?;
+        let reader = self.blobs.open_blob(&layer.descriptor)?;
         let unpacked = unpack_layer(reader, layer.descriptor.digest.as_ref(), &partial, &options);
         if let Err(error) = unpacked {
             let _ = fs::remove_dir_all(&partial);
-            return Err(io::Error::other(error));
+            return Err(error.into());
         }
-        self.adopt(&partial, &path)?;
+        self.adopt(&partial, &path)
+            .map_err(Error::store("moving the unpacked layer to", &path))?;
         Ok(path)
     }
 
@@ -235,10 +239,12 @@ impl Store {
     }
 
     /// Records the result of the step with `key`.
-    pub(crate) fn record_step(&self, key: &str, record: &StepRecord) -> io::Result<()> {
-        let bytes = serde_json::to_vec(record).map_err(io::Error::other)?;
-        sealcraft_files::write_atomically(&self.root.join("steps").join(key), &bytes)
-            .map_err(|error| error.source)
+    pub(crate) fn record_step(&self, key: &str, record: &StepRecord) -> Result<()> {
+        let path = self.root.join("steps").join(key);
+        let bytes = serde_json::to_vec(record)
+            .map_err(|error| Error::store("recording the step", &path)(io::Error::other(error)))?;
+        sealcraft_files::write_atomically(&path, &bytes)
+            .map_err(|error| Error::store("recording the step", &path)(error.source))
     }
 
     /// `layer` (an uncompressed blob) compressed with `compression`, made once
@@ -248,11 +254,11 @@ impl Store {
         &self,
         layer: &LayerRef,
         compression: sealcraft_oci::layer::Compression,
-    ) -> io::Result<Descriptor> {
+    ) -> Result<Descriptor> {
+        // Records made before names were shared call uncompressed ones "tar".
         let name = match compression {
             sealcraft_oci::layer::Compression::None => "tar",
-            sealcraft_oci::layer::Compression::Gzip => "gzip",
-            sealcraft_oci::layer::Compression::Zstd => "zstd",
+            other => other.name(),
         };
         let record = self.root.join("compressed").join(format!(
             "{}-{}.{name}",
@@ -270,10 +276,11 @@ impl Store {
             &layer.descriptor,
             compression,
             &self.blobs,
-        )
-        .map_err(io::Error::other)?;
-        let bytes = serde_json::to_vec(&descriptor).map_err(io::Error::other)?;
-        sealcraft_files::write_atomically(&record, &bytes).map_err(|error| error.source)?;
+        )?;
+        let bytes = serde_json::to_vec(&descriptor)
+            .map_err(|error| Error::store("recording", &record)(io::Error::other(error)))?;
+        sealcraft_files::write_atomically(&record, &bytes)
+            .map_err(|error| Error::store("recording", &record)(error.source))?;
         Ok(descriptor)
     }
 

@@ -4,23 +4,42 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::stage::Builder;
-use crate::working::Working;
-
 /// Bumped whenever what a cache key covers changes.
 const CACHE_VERSION: &str = "sealcraft-build-cache/2";
 
-impl Builder<'_> {
-    /// A cache key: the version, the parent chain, and the step's parts.
-    pub(crate) fn key(&self, working: &Working, parts: &[&str]) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(CACHE_VERSION);
+/// The cache key of a step on top of the layers with chain ID `chain`.
+/// Parts are separated by NUL, which no part contains, so two different
+/// lists never hash the same bytes.
+pub(crate) fn cache_key(chain: &str, parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(CACHE_VERSION);
+    hasher.update(b"\0");
+    hasher.update(chain);
+    for part in parts {
         hasher.update(b"\0");
-        hasher.update(working.chain());
-        for part in parts {
-            hasher.update(b"\0");
-            hasher.update(part.as_bytes());
-        }
-        hex::encode(hasher.finalize())
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_change_with_the_parent_and_every_part() {
+        let key = cache_key("scratch", &["RUN", "make"]);
+        assert_eq!(key, cache_key("scratch", &["RUN", "make"]));
+        assert_eq!(key.len(), 64);
+        assert_ne!(key, cache_key("sha256:00", &["RUN", "make"]));
+        assert_ne!(key, cache_key("scratch", &["RUN", "make all"]));
+        assert_ne!(
+            cache_key("scratch", &["ab", "c"]),
+            cache_key("scratch", &["a", "bc"])
+        );
+        assert_ne!(
+            cache_key("scratch", &["RUN"]),
+            cache_key("scratch", &["RUN", ""])
+        );
     }
 }

@@ -11,6 +11,7 @@ use sealcraft_oci::image::rfc3339;
 use sealcraft_oci::manifest::HistoryEntry;
 use serde_json::json;
 
+use crate::cache_key::cache_key;
 use crate::rootfs::NewDir;
 use crate::spec::StepStatus;
 use crate::stage::Builder;
@@ -147,7 +148,7 @@ impl Builder<'_> {
                 working
                     .config
                     .edit_runtime_config(|runtime| runtime.working_dir = Some(cleaned.clone()));
-                let key = self.key(working, &["WORKDIR", &cleaned]);
+                let key = cache_key(&working.chain(), &["WORKDIR", &cleaned]);
                 let created_by = format!("WORKDIR {cleaned}");
                 self.layer_step(
                     working,

@@ -9,6 +9,7 @@ use sealcraft_dockerfile::{CopySource, Instruction, words};
 use sealcraft_oci::unpack::{UnpackOptions, unpack_layer};
 use sha2::{Digest as _, Sha256};
 
+use crate::cache_key::cache_key;
 use crate::copy::{self, Chmod, CopyError, Ownership};
 use crate::rootfs::Root;
 use crate::stage::Builder;
@@ -131,8 +132,8 @@ impl Builder<'_> {
         copy::fingerprint(&trees, self.spec.source_date_epoch, &mut fingerprint)
             .map_err(|source| fail(self, CopyError::Fingerprint { source }))?;
         let fingerprint = hex::encode(fingerprint.finalize());
-        let key = self.key(
-            working,
+        let key = cache_key(
+            &working.chain(),
             &[
                 keyword,
                 &source_identity,

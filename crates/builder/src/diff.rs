@@ -165,8 +165,8 @@ pub(crate) fn commit_upper(
     layout: &Layout,
     upper: &Path,
     options: &LayerOptions,
-) -> io::Result<Diff> {
-    let entries = walk(upper)?;
+) -> crate::Result<Diff> {
+    let entries = walk(upper).map_err(crate::Error::store("reading", upper))?;
     if entries.is_empty() {
         return Ok(Diff { layer: None });
     }
@@ -190,11 +190,8 @@ pub(crate) fn commit_upper(
             }
         }
         Ok(count)
-    })
-    .map_err(|error| {
-        io::Error::other(format!("writing the layer of {}: {error}", upper.display()))
     })?;
-    normalise(&entries, options.clamp_mtime)?;
+    normalise(&entries, options.clamp_mtime).map_err(crate::Error::store("normalising", upper))?;
     Ok(Diff { layer: Some(layer) })
 }
 

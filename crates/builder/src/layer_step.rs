@@ -43,12 +43,7 @@ impl Builder<'_> {
         layers
             .iter()
             .rev()
-            .map(|layer| {
-                self.store.layer_dir(layer).map_err(Error::store(
-                    "unpacking a layer into",
-                    self.store.work().path(),
-                ))
-            })
+            .map(|layer| self.store.layer_dir(layer))
             .collect()
     }
 
@@ -160,8 +155,7 @@ impl Builder<'_> {
         let placeholders = outcome?;
         remove_placeholders(&upper, &placeholders)
             .map_err(Error::store("cleaning mount points out of", &upper))?;
-        let diff = crate::diff::commit_upper(&self.store.blobs, &upper, &self.layer_options())
-            .map_err(Error::store("writing the layer of", &upper))?;
+        let diff = crate::diff::commit_upper(&self.store.blobs, &upper, &self.layer_options())?;
         let layer = match diff.layer {
             Some(written) => {
                 self.store
@@ -175,10 +169,7 @@ impl Builder<'_> {
             None => None,
         };
         let record = StepRecord { layer };
-        self.store.record_step(key, &record).map_err(Error::store(
-            "recording a step in",
-            self.store.work().path(),
-        ))?;
+        self.store.record_step(key, &record)?;
         Ok(record)
     }
 }

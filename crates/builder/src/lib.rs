@@ -172,7 +172,7 @@ pub enum Error {
         error: sealcraft_inventory::RootUserError,
     },
     /// COPY or ADD cannot be carried out.
-    #[error("{keyword}: {error}")]
+    #[error("{keyword}")]
     Copy {
         /// `COPY` or `ADD`.
         keyword: &'static str,

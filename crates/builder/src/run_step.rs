@@ -13,6 +13,7 @@ use sealcraft_runtime::{ExtraMount, ProcessSpec, Runtime, write_private};
 use sealcraft_secrets::Secret;
 use serde_json::json;
 
+use crate::cache_key::cache_key;
 use crate::config::PROXY_ARGS;
 use crate::rootfs::Root;
 use crate::stage::Builder;
@@ -124,8 +125,8 @@ impl Builder<'_> {
         let network_none = run.network == Network::None || self.spec.network_none;
         let mut sorted_env = env.clone();
         sorted_env.sort();
-        let key = self.key(
-            working,
+        let key = cache_key(
+            &working.chain(),
             &[
                 "RUN",
                 &argv.join("\0"),

@@ -49,8 +49,7 @@ pub fn build(
     environment: &BuildEnvironment<'_>,
     output: &Layout,
 ) -> Result<BuildReport> {
-    let store = Store::open(&environment.store)
-        .map_err(Error::store("opening the build store", &environment.store))?;
+    let store = Store::open(&environment.store)?;
     let context = Root::open(&spec.context).map_err(|source| Error::Host {
         path: spec.context.clone(),
         source,
@@ -294,12 +293,7 @@ impl Builder<'_> {
         for layer in &working.layers {
             // Base layers ship as they came; layers this build made get the asked compression.
             let descriptor = if self.built_layers.contains(layer.descriptor.digest.as_ref()) {
-                self.store
-                    .compressed(layer, self.spec.compression)
-                    .map_err(Error::store(
-                        "compressing a layer in",
-                        self.store.work().path(),
-                    ))?
+                self.store.compressed(layer, self.spec.compression)?
             } else {
                 layer.descriptor.clone()
             };

@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// What `sealcraft --help` opens with.
-const ABOUT: &str = "sealcraft takes an application from source to a signed, attested SLSA Build Level 3 container image, natively and without a daemon, and checks such images at the door of a cluster.";
+const ABOUT: &str = "sealcraft takes an application from source to a signed, attested SLSA Build Level 3 container image, natively and without a daemon, and verifies the signatures and attestations of such images.";
 
-/// From source to a signed, attested container image, and checks at the door.
+/// From source to a signed, attested container image, and its verification.
 #[derive(Debug, Parser)]
 #[command(name = "sealcraft", version, about = ABOUT, propagate_version = true)]
 pub struct Cli {

@@ -42,12 +42,12 @@ pub enum Problem {
     #[error(transparent)]
     Mount(#[from] MountError),
     /// A HEALTHCHECK duration is invalid.
-    #[error("--{flag}: {source}")]
+    #[error("--{flag}: {reason}")]
     Duration {
         /// The flag.
         flag: String,
-        /// Why.
-        source: DurationError,
+        /// Why (shown in this message, so not also as a cause).
+        reason: DurationError,
     },
 }
 
@@ -490,9 +490,9 @@ fn parse_healthcheck(rest: &str) -> Result<Option<Healthcheck>, Problem> {
     for (name, value) in flags {
         let value = flag_value(&name, value)?;
         let duration = || {
-            parse_duration(&value).map_err(|source| Problem::Duration {
+            parse_duration(&value).map_err(|reason| Problem::Duration {
                 flag: name.clone(),
-                source,
+                reason,
             })
         };
         match name.as_str() {

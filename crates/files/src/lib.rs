@@ -45,51 +45,92 @@ pub fn write_atomically_with(
     bytes: &[u8],
     options: WriteOptions,
 ) -> Result<(), Error> {
-    let error = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error {
-            action,
-            path,
-            source,
-        }
-    };
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().map_or_else(
-        || "file".to_owned(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    let mut file = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".partial")
-        .tempfile_in(&directory)
-        .map_err(error("creating a temporary file in", &directory))?;
-    let mode = options.mode.unwrap_or(0o644);
-    file.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(error("setting the mode of", file.path()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.as_file().sync_all())
-        .map_err(error("writing", file.path()))?;
-    if options.create_new {
-        file.persist_noclobber(path).map_err(|failure| Error {
-            action: "creating",
-            path: path.to_path_buf(),
-            source: failure.error,
-        })?;
-    } else {
-        file.persist(path).map_err(|failure| Error {
-            action: "replacing",
-            path: path.to_path_buf(),
-            source: failure.error,
-        })?;
+    let mut file = AtomicFile::create(path, options)?;
+    file.write_all(bytes).map_err(file.error("writing"))?;
+    file.commit()
+}
+
+/// A file written in pieces that appears at its path only when
+/// [`AtomicFile::commit`] succeeds; dropped uncommitted, it leaves nothing.
+pub struct AtomicFile {
+    temporary: tempfile::NamedTempFile,
+    path: PathBuf,
+    directory: PathBuf,
+    options: WriteOptions,
+}
+
+fn error_at(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error {
+        action,
+        path,
+        source,
     }
-    // The rename is durable only once the directory entry is.
-    fs::File::open(&directory)
-        .and_then(|handle| handle.sync_all())
-        .map_err(error("syncing", &directory))
+}
+
+impl AtomicFile {
+    /// Starts the file that will replace (or, with `create_new`, create) `path`.
+    pub fn create(path: &Path, options: WriteOptions) -> Result<Self, Error> {
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path.file_name().map_or_else(
+            || "file".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let temporary = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".partial")
+            .tempfile_in(&directory)
+            .map_err(error_at("creating a temporary file in", &directory))?;
+        temporary
+            .as_file()
+            .set_permissions(fs::Permissions::from_mode(options.mode.unwrap_or(0o644)))
+            .map_err(error_at("setting the mode of", temporary.path()))?;
+        Ok(Self {
+            temporary,
+            path: path.to_path_buf(),
+            directory,
+            options,
+        })
+    }
+
+    /// An error about this file (for failures of writes to it).
+    pub fn error(&self, action: &'static str) -> impl FnOnce(io::Error) -> Error + use<> {
+        error_at(action, &self.path)
+    }
+
+    /// Syncs the content, renames it into place and syncs the directory.
+    pub fn commit(self) -> Result<(), Error> {
+        self.temporary
+            .as_file()
+            .sync_all()
+            .map_err(error_at("writing", &self.path))?;
+        if self.options.create_new {
+            self.temporary
+                .persist_noclobber(&self.path)
+                .map_err(|failure| error_at("creating", &self.path)(failure.error))?;
+        } else {
+            self.temporary
+                .persist(&self.path)
+                .map_err(|failure| error_at("replacing", &self.path)(failure.error))?;
+        }
+        // The rename is durable only once the directory entry is.
+        fs::File::open(&self.directory)
+            .and_then(|handle| handle.sync_all())
+            .map_err(error_at("syncing", &self.directory))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        self.temporary.write(buffer)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.temporary.flush()
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +168,25 @@ mod tests {
         assert!(error.to_string().contains("cosign.key"), "{error}");
         assert_eq!(fs::read(&path).unwrap(), b"key");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_streamed_file_appears_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        let mut file = AtomicFile::create(&path, WriteOptions::default()).unwrap();
+        file.write_all(b"one\n").unwrap();
+        assert!(!path.exists(), "visible before commit");
+        drop(file);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "a dropped file leaves nothing"
+        );
+        let mut file = AtomicFile::create(&path, WriteOptions::default()).unwrap();
+        file.write_all(b"one\ntwo\n").unwrap();
+        file.commit().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"one\ntwo\n");
     }
 
     #[test]

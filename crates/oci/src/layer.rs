@@ -146,6 +146,23 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every choice, in the order they are offered.
+    pub const ALL: [Self; 3] = [Self::Gzip, Self::Zstd, Self::None];
+
+    /// The name users write (`gzip`, `zstd`, `none`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// The compression a name stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|choice| choice.name() == name)
+    }
+
     /// The OCI layer media type for this compression.
     pub fn layer_media_type(self) -> &'static str {
         use crate::manifest::media_type;

@@ -17,6 +17,9 @@ pub enum Error {
         key: String,
         /// What is wrong.
         message: String,
+        /// The error behind it, when a parser of a lower crate said no.
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// A file operation failed.
     #[error("{action} {path}")]

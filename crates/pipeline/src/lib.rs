@@ -6,7 +6,7 @@
 //! and events reach the binary through [`events::Reporter`].
 //!
 //! - [`plan`]: the config, one validator per section;
-//! - [`stages`]: one file per stage, each a function from what the stage
+//! - `stages`: one file per stage, each a function from what the stage
 //!   before produced to what it hands on;
 //! - [`run`]: the stage order, the run directory, `run.json`;
 //! - [`events`] and [`shipping`]: `events.jsonl` and the sinks;
@@ -18,6 +18,6 @@ pub mod plan;
 pub mod publish;
 pub mod run;
 pub mod shipping;
-pub mod stages;
+mod stages;
 
 pub use error::{Error, Result};

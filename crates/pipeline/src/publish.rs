@@ -469,12 +469,17 @@ pub fn verify(
     let mut fetch = |descriptor: &Descriptor| {
         destination
             .get_blob(descriptor)
-            .map_err(|error| sealcraft_sign::Error::NotVerified(error.to_string()))
+            .map_err(|error| sealcraft_sign::Error::Fetch {
+                digest: descriptor.digest.to_string(),
+                source: Box::new(error),
+            })
     };
     let repository = destination.repository_identity();
     let signature =
         match verify_signatures(&signatures, key, &digest, repository.as_deref(), &mut fetch) {
             Ok(signature) => signature,
+            // A registry that fails mid-check decides nothing: an error, not a rejection.
+            Err(error @ sealcraft_sign::Error::Fetch { .. }) => return Err(error.into()),
             Err(error) => return Ok(VerifyOutcome::Rejected(error.to_string())),
         };
     let mut attestations = Vec::new();
@@ -486,6 +491,7 @@ pub fn verify(
         };
         match verify_attestations(&manifest, key, &digest, predicate_type, &mut fetch) {
             Ok(found) => attestations = found,
+            Err(error @ sealcraft_sign::Error::Fetch { .. }) => return Err(error.into()),
             Err(error) => return Ok(VerifyOutcome::Rejected(error.to_string())),
         }
     }

@@ -92,7 +92,7 @@ pub struct Artifact {
 pub struct StageRecord {
     /// The stage.
     pub stage: Stage,
-    /// `completed`, `skipped` or `failed`.
+    /// `completed` or `failed` (a stage the plan leaves out has no record).
     pub status: String,
     /// Start time.
     pub started: String,
@@ -127,7 +127,7 @@ pub struct RunRecord {
     pub layout: String,
     /// The plan it ran.
     pub plan: PlanSummary,
-    /// Start and end.
+    /// Start time.
     pub started: String,
     /// End time.
     pub finished: String,
@@ -210,11 +210,11 @@ fn stages_in_order(run: &mut Run<'_>, options: &RunOptions<'_>) -> Result<Option
         })?),
         None => None,
     };
-    if let Some(store) = options
-        .upload
-        .as_ref()
-        .filter(|_| plan.upload.is_some() && until >= Stage::Upload)
-    {
+    if plan.upload.is_some() && until >= Stage::Upload {
+        let store = options.upload.as_ref().ok_or(Error::NotProvided {
+            stage: "upload",
+            what: "the object store and its keys",
+        })?;
         run.stage(Stage::Upload, |context| upload::run(context, store))?;
     }
     if let Some(section) = plan.publish.as_ref().filter(|_| until >= Stage::Publish) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 
 use crate::request::encode_query;
-use crate::{Client, Error, Result};
+use crate::{Client, Error, Result, TokenProblem};
 
 impl Client {
     pub(crate) fn cached_authorization(&self, registry: &str, scope: &str) -> Option<String> {
@@ -55,7 +55,7 @@ impl Client {
             "bearer" => {
                 let realm = parameters.get("realm").ok_or_else(|| Error::Token {
                     realm: String::new(),
-                    reason: "the challenge names no realm".into(),
+                    problem: TokenProblem::NoRealm,
                 })?;
                 let mut query: Vec<String> = Vec::new();
                 if let Some(service) = parameters.get("service") {
@@ -93,7 +93,7 @@ impl Client {
                 }
                 let request = builder.body(()).map_err(|error| Error::Token {
                     realm: realm.clone(),
-                    reason: error.to_string(),
+                    problem: TokenProblem::Request(error),
                 })?;
                 let mut response = self.agent.run(request).map_err(|source| Error::Transport {
                     url: realm.clone(),
@@ -105,7 +105,7 @@ impl Client {
                 if response.status() != 200 {
                     return Err(Error::Token {
                         realm: realm.clone(),
-                        reason: format!("answered {}", response.status()),
+                        problem: TokenProblem::Status(response.status().as_u16()),
                     });
                 }
                 #[derive(serde::Deserialize)]
@@ -119,14 +119,14 @@ impl Client {
                         .read_json()
                         .map_err(|error| Error::Token {
                             realm: realm.clone(),
-                            reason: error.to_string(),
+                            problem: TokenProblem::BadAnswer(Box::new(error)),
                         })?;
                 let token = token
                     .token
                     .or(token.access_token)
                     .ok_or_else(|| Error::Token {
                         realm: realm.clone(),
-                        reason: "no token in the answer".into(),
+                        problem: TokenProblem::NoToken,
                     })?;
                 format!("Bearer {token}")
             }

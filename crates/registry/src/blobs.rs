@@ -94,7 +94,9 @@ impl Client {
         while offset < size {
             let mut filled = 0;
             while filled < chunk_size {
-                let count = reader.read(&mut buffer[filled..]).map_err(Error::Local)?;
+                let count = reader
+                    .read(&mut buffer[filled..])
+                    .map_err(|source| content.local_error(source))?;
                 if count == 0 {
                     break;
                 }

@@ -110,19 +110,26 @@ pub enum Error {
         actual: String,
     },
     /// The token endpoint answered something unusable.
-    #[error("token service {realm}: {reason}")]
+    #[error("token service {realm}")]
     Token {
-        /// The realm URL.
+        /// The realm URL (empty when the challenge names none).
         realm: String,
         /// What went wrong.
-        reason: String,
+        #[source]
+        problem: TokenProblem,
     },
     /// The CA bundle could not be parsed.
     #[error("the CA bundle is not PEM certificates")]
     BadCaBundle,
     /// Reading local content to upload failed.
-    #[error("reading content to upload")]
-    Local(#[source] std::io::Error),
+    #[error("reading {what} to upload")]
+    Local {
+        /// The file, or `memory`.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Storing pulled content locally failed (a broken stream or a full disk).
     #[error("storing what {url} sent")]
     Store {
@@ -140,6 +147,27 @@ fn hint(has_credentials: bool) -> &'static str {
     } else {
         ": no credentials are configured for this registry"
     }
+}
+
+/// What went wrong getting a bearer token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenProblem {
+    /// The `WWW-Authenticate` challenge has no realm.
+    #[error("the challenge names no realm")]
+    NoRealm,
+    /// The token request could not be built from the challenge.
+    #[error("the challenge makes no valid request")]
+    Request(#[source] ureq::http::Error),
+    /// The token service refused.
+    #[error("answered {0}")]
+    Status(u16),
+    /// The answer is not the token JSON.
+    #[error("the answer is not JSON")]
+    BadAnswer(#[source] Box<ureq::Error>),
+    /// The answer has neither `token` nor `access_token`.
+    #[error("no token in the answer")]
+    NoToken,
 }
 
 /// Result type of this crate.
@@ -173,8 +201,19 @@ impl Upload<'_> {
             Self::Bytes(bytes) => Ok(Box::new(*bytes)),
             Self::File(path) => Ok(Box::new(std::io::BufReader::with_capacity(
                 1 << 20,
-                std::fs::File::open(path).map_err(Error::Local)?,
+                std::fs::File::open(path).map_err(|source| self.local_error(source))?,
             ))),
+        }
+    }
+
+    /// A read failure, naming what was being read.
+    fn local_error(&self, source: std::io::Error) -> Error {
+        Error::Local {
+            what: match self {
+                Self::Bytes(_) => "memory".into(),
+                Self::File(path) => path.display().to_string(),
+            },
+            source,
         }
     }
 }

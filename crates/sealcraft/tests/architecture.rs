@@ -45,6 +45,47 @@ fn layers() -> BTreeMap<String, u32> {
     layers
 }
 
+/// `crate → the internal crates its "depends on" cell names`, for cells that
+/// name crates in backticks; `None` for cells that name none ("nothing
+/// internal", external crates only) or say "every crate above".
+fn documented_dependencies() -> BTreeMap<String, Option<Vec<String>>> {
+    let text = std::fs::read_to_string(workspace().join("docs/ARCHITECTURE.md")).unwrap();
+    let mut documented = BTreeMap::new();
+    for line in text.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 6 || !cells[1].starts_with('L') {
+            continue;
+        }
+        let Some(name) = cells[2]
+            .strip_prefix('`')
+            .and_then(|rest| rest.strip_suffix('`'))
+        else {
+            continue;
+        };
+        let cell = cells[4];
+        let named: Vec<String> = cell
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|crate_name| format!("sealcraft-{crate_name}"))
+            .collect();
+        let package = if name == "sealcraft" {
+            name.to_owned()
+        } else {
+            format!("sealcraft-{name}")
+        };
+        let entry = if cell.starts_with("every") {
+            None
+        } else {
+            let mut named = named;
+            named.sort();
+            Some(named)
+        };
+        documented.insert(package, entry);
+    }
+    documented
+}
+
 /// Every workspace package with its internal normal and build dependencies.
 fn graph() -> BTreeMap<String, Vec<String>> {
     let output = Command::new(env!("CARGO"))
@@ -126,6 +167,26 @@ fn every_crate_depends_only_on_lower_layers() {
     );
     let found = violations(&layers, &graph);
     assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn the_table_names_each_crate_s_real_dependencies() {
+    let graph = graph();
+    let mut wrong = Vec::new();
+    for (package, documented) in documented_dependencies() {
+        let Some(documented) = documented else {
+            continue;
+        };
+        let mut actual = graph.get(&package).cloned().unwrap_or_default();
+        actual.sort();
+        actual.dedup();
+        if actual != documented {
+            wrong.push(format!(
+                "{package}: the table says {documented:?}, Cargo.toml says {actual:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]

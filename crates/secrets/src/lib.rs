@@ -117,14 +117,15 @@ pub enum Error {
         reference: String,
     },
     /// Vault could not be reached or refused the request.
-    #[error("vault {address}: {action}: {reason}")]
+    #[error("vault {address}: {action}")]
     Vault {
         /// The server.
         address: String,
         /// What was asked.
         action: String,
         /// What went wrong (never a secret).
-        reason: String,
+        #[source]
+        problem: VaultProblem,
     },
     /// The secret has no such field.
     #[error("vault secret {mount}/{path} has no field {field:?}")]
@@ -243,12 +244,44 @@ fn vault_agent(config: &VaultConfig) -> Result<ureq::Agent, Error> {
         .new_agent())
 }
 
-fn vault_error(config: &VaultConfig, action: &str, reason: impl Into<String>) -> Error {
+/// What went wrong talking to Vault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultProblem {
+    /// The request did not get an answer.
+    #[error("the request failed")]
+    Unreachable(#[source] Box<ureq::Error>),
+    /// The token or role may not do this.
+    #[error("permission denied (check the token or the role's policies)")]
+    PermissionDenied,
+    /// Nothing at that path.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// Any other answer.
+    #[error("answered {0}")]
+    Status(u16),
+    /// The answer is not the JSON Vault sends.
+    #[error("the answer is not JSON")]
+    BadAnswer(#[source] Box<ureq::Error>),
+    /// The answer lacks what was asked for.
+    #[error("no {0} in the answer")]
+    Missing(&'static str),
+}
+
+fn vault_error(config: &VaultConfig, action: &str, problem: VaultProblem) -> Error {
     Error::Vault {
         address: config.address.clone(),
         action: action.to_owned(),
-        reason: reason.into(),
+        problem,
     }
+}
+
+fn unreachable(error: ureq::Error) -> VaultProblem {
+    VaultProblem::Unreachable(Box::new(error))
+}
+
+fn bad_answer(error: ureq::Error) -> VaultProblem {
+    VaultProblem::BadAnswer(Box::new(error))
 }
 
 /// A client token: the configured one, or one from an AppRole login.
@@ -266,23 +299,27 @@ fn vault_token(config: &VaultConfig, agent: &ureq::Agent) -> Result<Secret, Erro
                 .post(&url)
                 .header("Content-Type", "application/json")
                 .send(body)
-                .map_err(|error| vault_error(config, "AppRole login", error.to_string()))?;
+                .map_err(|error| vault_error(config, "AppRole login", unreachable(error)))?;
             if response.status() != 200 {
                 return Err(vault_error(
                     config,
                     "AppRole login",
-                    format!("answered {}", response.status()),
+                    VaultProblem::Status(response.status().as_u16()),
                 ));
             }
             let document: serde_json::Value = response
                 .body_mut()
                 .read_json()
-                .map_err(|error| vault_error(config, "AppRole login", error.to_string()))?;
+                .map_err(|error| vault_error(config, "AppRole login", bad_answer(error)))?;
             document["auth"]["client_token"]
                 .as_str()
                 .map(Secret::new)
                 .ok_or_else(|| {
-                    vault_error(config, "AppRole login", "no client token in the answer")
+                    vault_error(
+                        config,
+                        "AppRole login",
+                        VaultProblem::Missing("client token"),
+                    )
                 })
         }
     }
@@ -300,23 +337,25 @@ fn read_kv2(config: &VaultConfig, mount: &str, path: &str, field: &str) -> Resul
         .get(&url)
         .header("X-Vault-Token", token.expose())
         .call()
-        .map_err(|error| vault_error(config, &action, error.to_string()))?;
+        .map_err(|error| vault_error(config, &action, unreachable(error)))?;
     match response.status().as_u16() {
         200 => {}
         403 => {
+            return Err(vault_error(config, &action, VaultProblem::PermissionDenied));
+        }
+        404 => {
             return Err(vault_error(
                 config,
                 &action,
-                "permission denied (check the token or the role's policies)",
+                VaultProblem::NotFound("secret"),
             ));
         }
-        404 => return Err(vault_error(config, &action, "no such secret")),
-        status => return Err(vault_error(config, &action, format!("answered {status}"))),
+        status => return Err(vault_error(config, &action, VaultProblem::Status(status))),
     }
     let document: serde_json::Value = response
         .body_mut()
         .read_json()
-        .map_err(|error| vault_error(config, &action, error.to_string()))?;
+        .map_err(|error| vault_error(config, &action, bad_answer(error)))?;
     document["data"]["data"][field]
         .as_str()
         .map(Secret::new)
@@ -363,7 +402,13 @@ impl TransitKey {
         latest
             .and_then(|version| versions[version.as_str()]["public_key"].as_str())
             .map(str::to_owned)
-            .ok_or_else(|| vault_error(config, &action, "no public key (is it an asymmetric key?)"))
+            .ok_or_else(|| {
+                vault_error(
+                    config,
+                    &action,
+                    VaultProblem::Missing("public key (is it an asymmetric key?)"),
+                )
+            })
     }
 
     /// Signs `message` with SHA-256; returns the DER (ASN.1) signature.
@@ -380,7 +425,7 @@ impl TransitKey {
             .as_str()
             .and_then(|text| text.rsplit(':').next())
             .and_then(|encoded| STANDARD.decode(encoded).ok())
-            .ok_or_else(|| vault_error(config, &action, "no signature in the answer"))?;
+            .ok_or_else(|| vault_error(config, &action, VaultProblem::Missing("signature")))?;
         Ok(signature)
     }
 
@@ -408,19 +453,17 @@ impl TransitKey {
                 .call(),
         };
         let mut response =
-            result.map_err(|error| vault_error(config, action, error.to_string()))?;
+            result.map_err(|error| vault_error(config, action, unreachable(error)))?;
         match response.status().as_u16() {
             200 => {}
-            403 => return Err(vault_error(config, action, "permission denied")),
-            404 => return Err(vault_error(config, action, "no such key")),
-            status => {
-                return Err(vault_error(config, action, format!("answered {status}")));
-            }
+            403 => return Err(vault_error(config, action, VaultProblem::PermissionDenied)),
+            404 => return Err(vault_error(config, action, VaultProblem::NotFound("key"))),
+            status => return Err(vault_error(config, action, VaultProblem::Status(status))),
         }
         response
             .body_mut()
             .read_json()
-            .map_err(|error| vault_error(config, action, error.to_string()))
+            .map_err(|error| vault_error(config, action, bad_answer(error)))
     }
 }
 

@@ -206,13 +206,21 @@ pub fn verify_signatures(
         };
         let payload = blob(layer)?;
         if let Err(error) = key.verify(&payload, &signature) {
-            reasons.push(format!("layer {}: {error}", layer.digest));
+            reasons.push(format!(
+                "layer {}: {}",
+                layer.digest,
+                sealcraft_findings::chain(&error)
+            ));
             continue;
         }
         let parsed = match SimpleSigning::parse(&payload) {
             Ok(parsed) => parsed,
             Err(error) => {
-                reasons.push(format!("layer {}: {error}", layer.digest));
+                reasons.push(format!(
+                    "layer {}: {}",
+                    layer.digest,
+                    sealcraft_findings::chain(&error)
+                ));
                 continue;
             }
         };
@@ -242,10 +250,11 @@ pub fn verify_signatures(
     if reasons.is_empty() {
         reasons.push("no signatures found".into());
     }
-    Err(Error::NotVerified(format!(
-        "no valid signature for {digest}: {}",
-        reasons.join("; ")
-    )))
+    Err(Error::NotVerified {
+        what: "signature",
+        digest: digest.to_string(),
+        reasons,
+    })
 }
 
 /// An attestation that verified.
@@ -282,21 +291,33 @@ pub fn verify_attestations(
         let envelope = match Envelope::parse(&blob(layer)?) {
             Ok(envelope) => envelope,
             Err(error) => {
-                reasons.push(format!("layer {}: {error}", layer.digest));
+                reasons.push(format!(
+                    "layer {}: {}",
+                    layer.digest,
+                    sealcraft_findings::chain(&error)
+                ));
                 continue;
             }
         };
         let payload = match envelope.verify(key) {
             Ok(payload) => payload,
             Err(error) => {
-                reasons.push(format!("layer {}: {error}", layer.digest));
+                reasons.push(format!(
+                    "layer {}: {}",
+                    layer.digest,
+                    sealcraft_findings::chain(&error)
+                ));
                 continue;
             }
         };
         let statement = match Statement::parse(&payload) {
             Ok(statement) => statement,
             Err(error) => {
-                reasons.push(format!("layer {}: {error}", layer.digest));
+                reasons.push(format!(
+                    "layer {}: {}",
+                    layer.digest,
+                    sealcraft_findings::chain(&error)
+                ));
                 continue;
             }
         };
@@ -316,9 +337,9 @@ pub fn verify_attestations(
             ));
             continue;
         }
-        let value = serde_json::from_slice(&payload).map_err(|error| Error::Malformed {
+        let value = serde_json::from_slice(&payload).map_err(|source| Error::NotJson {
             what: "in-toto statement",
-            reason: error.to_string(),
+            source,
         })?;
         verified.push(VerifiedAttestation {
             predicate_type: statement.predicate_type,
@@ -329,10 +350,11 @@ pub fn verify_attestations(
         if reasons.is_empty() {
             reasons.push(format!("no attestations of type {predicate_type}"));
         }
-        return Err(Error::NotVerified(format!(
-            "no valid attestation for {digest}: {}",
-            reasons.join("; ")
-        )));
+        return Err(Error::NotVerified {
+            what: "attestation",
+            digest: digest.to_string(),
+            reasons,
+        });
     }
     Ok(verified)
 }

@@ -70,9 +70,9 @@ impl Envelope {
 
     /// Parses an envelope.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|error| Error::Malformed {
+        serde_json::from_slice(bytes).map_err(|source| Error::NotJson {
             what: "DSSE envelope",
-            reason: error.to_string(),
+            source,
         })
     }
 
@@ -147,9 +147,9 @@ impl Statement {
 
     /// Parses a statement (v1 or v0.1).
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let statement: Self = serde_json::from_slice(bytes).map_err(|error| Error::Malformed {
+        let statement: Self = serde_json::from_slice(bytes).map_err(|source| Error::NotJson {
             what: "in-toto statement",
-            reason: error.to_string(),
+            source,
         })?;
         if !statement
             .statement_type

@@ -36,9 +36,34 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// Nothing verified.
-    #[error("{0}")]
-    NotVerified(String),
+    /// A document is not the JSON its format requires.
+    #[error("malformed {what}")]
+    NotJson {
+        /// What document.
+        what: &'static str,
+        /// The parser's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Nothing verified: every candidate failed, each for the reason listed.
+    #[error("no valid {what} for {digest}: {}", reasons.join("; "))]
+    NotVerified {
+        /// `signature` or `attestation`.
+        what: &'static str,
+        /// The image digest they were checked against.
+        digest: String,
+        /// Why each candidate failed.
+        reasons: Vec<String>,
+    },
+    /// A signature or attestation layer could not be fetched: nothing can be decided.
+    #[error("fetching {digest}")]
+    Fetch {
+        /// The layer.
+        digest: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An OCI document could not be built.
     #[error(transparent)]
     Oci(#[from] sealcraft_oci::Error),

@@ -79,9 +79,9 @@ impl SimpleSigning {
 
     /// Parses payload bytes and checks the type.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let payload: Self = serde_json::from_slice(bytes).map_err(|error| Error::Malformed {
+        let payload: Self = serde_json::from_slice(bytes).map_err(|source| Error::NotJson {
             what: "simple-signing payload",
-            reason: error.to_string(),
+            source,
         })?;
         if payload.critical.kind != SIGNATURE_TYPE {
             return Err(Error::Malformed {

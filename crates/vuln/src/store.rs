@@ -195,9 +195,10 @@ pub fn import(source: &Path, target: &Path, imported_at: &str) -> Result<ImportR
         _ => {}
     }
     let records_path = target.join("records.jsonl");
-    let mut records = std::io::BufWriter::new(
-        File::create(&records_path).map_err(io_error("creating", &records_path))?,
-    );
+    let mut records = std::io::BufWriter::new(sealcraft_files::AtomicFile::create(
+        &records_path,
+        sealcraft_files::WriteOptions::default(),
+    )?);
     let mut index: BTreeMap<String, Vec<(u64, u32)>> = BTreeMap::new();
     let mut ecosystems: BTreeMap<String, usize> = BTreeMap::new();
     let mut offset = 0u64;
@@ -242,8 +243,9 @@ pub fn import(source: &Path, target: &Path, imported_at: &str) -> Result<ImportR
         offset += line.len() as u64;
     }
     records
-        .flush()
-        .map_err(io_error("writing", &records_path))?;
+        .into_inner()
+        .map_err(|error| io_error("writing", &records_path)(error.into_error()))?
+        .commit()?;
     let mut bytes = MAGIC.to_vec();
     bytes.extend(u32::try_from(index.len()).unwrap_or(u32::MAX).to_le_bytes());
     for (key, entries) in &index {

@@ -189,8 +189,11 @@ fn parse_base(image: &Spanned<String>, check: &Checker<'_>) -> Result<BaseImage>
             "{text:?} is not pinned: base images are named with a digest, e.g. oci:DIR:TAG@sha256:…"
         ))
     })?;
-    let digest = parse_digest(digest).map_err(|error| refuse(error.to_string()))?;
-    match ImageName::parse(name).map_err(|error| refuse(error.to_string()))? {
+    let caused = |message: &str, cause| {
+        check.error_caused_by(Some(image.span()), "base.image", message, cause)
+    };
+    let digest = parse_digest(digest).map_err(|error| caused("its digest is invalid", error))?;
+    match ImageName::parse(name).map_err(|error| caused("its name is invalid", error))? {
         ImageName::Layout { path, tag } => Ok(BaseImage {
             layout: check.resolve(&path.to_string_lossy()),
             tag,

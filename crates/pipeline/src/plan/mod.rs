@@ -27,7 +27,7 @@ pub use harden::HardenPlan;
 pub use project::KNOWN_ARCHITECTURES;
 pub use publish::{PublishPlan, PublishTarget, SigningKey};
 pub use scan::ScanPlan;
-pub use sinks::SinkPlan;
+pub use sinks::{SinkDestination, SinkPlan};
 pub use upload::{UploadCredentials, UploadPlan};
 
 /// Inputs from outside the config file that the plan depends on.
@@ -115,13 +115,35 @@ impl Checker<'_> {
         key: &str,
         message: impl Into<String>,
     ) -> Error {
+        self.config_error(span, key, message.into(), None)
+    }
+
+    /// A config error at `span` whose reason is another crate's error.
+    pub(crate) fn error_caused_by(
+        &self,
+        span: Option<Range<usize>>,
+        key: &str,
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        self.config_error(span, key, message.into(), Some(Box::new(cause)))
+    }
+
+    fn config_error(
+        &self,
+        span: Option<Range<usize>>,
+        key: &str,
+        message: String,
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
         let (line, column) = span.map_or((0, 0), |span| line_and_column(self.text, span.start));
         Error::Config {
             path: self.path.to_path_buf(),
             line,
             column,
             key: key.to_owned(),
-            message: message.into(),
+            message,
+            cause,
         }
     }
 
@@ -307,16 +329,20 @@ fn build_source(
 
 /// `[build] compression`.
 fn compression(value: Option<&Spanned<String>>, check: &Checker<'_>) -> Result<Compression> {
-    match value.map(|value| (value.get_ref().as_str(), value.span())) {
-        None | Some(("gzip", _)) => Ok(Compression::Gzip),
-        Some(("zstd", _)) => Ok(Compression::Zstd),
-        Some(("none", _)) => Ok(Compression::None),
-        Some((other, span)) => Err(check.error(
-            Some(span),
+    let Some(value) = value else {
+        return Ok(Compression::Gzip);
+    };
+    Compression::from_name(value.get_ref()).ok_or_else(|| {
+        let names: Vec<&str> = Compression::ALL
+            .iter()
+            .map(|choice| choice.name())
+            .collect();
+        check.error(
+            Some(value.span()),
             "build.compression",
-            format!("{other:?} is not gzip, zstd or none"),
-        )),
-    }
+            format!("{:?} is not one of {}", value.get_ref(), names.join(", ")),
+        )
+    })
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {

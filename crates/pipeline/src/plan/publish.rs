@@ -79,13 +79,21 @@ pub(super) fn validate(
     check: &Checker<'_>,
 ) -> Result<PublishPlan> {
     let key = SigningKey::classify(raw.key.get_ref(), |path| check.resolve(path));
+    if let SigningKey::Vault(text) = &key
+        && let Err(error) = sealcraft_secrets::SecretRef::parse(text)
+    {
+        return Err(check.error_caused_by(
+            Some(raw.key.span()),
+            "publish.key",
+            "not a secret reference",
+            error,
+        ));
+    }
     let key_problem = match &key {
         SigningKey::Transit(text) => sealcraft_secrets::TransitKey::parse(text)
             .is_none()
             .then(|| "expected vault-transit:KEY or vault-transit:MOUNT/KEY".to_owned()),
-        SigningKey::Vault(text) => sealcraft_secrets::SecretRef::parse(text)
-            .err()
-            .map(|error| error.to_string()),
+        SigningKey::Vault(_) => None,
         SigningKey::File(path) => {
             (!path.is_file()).then(|| format!("{} does not exist", path.display()))
         }

@@ -7,23 +7,38 @@ use super::Checker;
 use super::raw::RawSink;
 use crate::error::Result;
 
-/// One `[[sinks]]` entry; the authorization is a secret reference.
+/// One `[[sinks]]` entry.
 #[derive(Debug, Clone)]
 pub struct SinkPlan {
-    /// `file`, `stdout`, `syslog`, `loki` or `webhook`.
-    pub kind: String,
-    /// File path (file).
-    pub path: Option<PathBuf>,
-    /// `host:port` (syslog).
-    pub address: Option<String>,
-    /// URL (loki, webhook).
-    pub url: Option<String>,
-    /// Stream labels (loki).
-    pub labels: BTreeMap<String, String>,
-    /// Reference to the `Authorization` header value (webhook).
-    pub authorization: Option<String>,
+    /// Where events go.
+    pub destination: SinkDestination,
     /// A delivery failure fails the run.
     pub required: bool,
+}
+
+/// Where a sink delivers; an authorization is a secret reference the binary resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkDestination {
+    /// JSON Lines appended to a file.
+    File(PathBuf),
+    /// JSON Lines on standard output.
+    Stdout,
+    /// RFC 5424 syslog over TCP to `host:port`.
+    Syslog(String),
+    /// Loki's push API.
+    Loki {
+        /// The push URL.
+        url: String,
+        /// Stream labels.
+        labels: BTreeMap<String, String>,
+    },
+    /// A JSON POST per event.
+    Webhook {
+        /// The URL.
+        url: String,
+        /// Reference to the `Authorization` header value.
+        authorization: Option<String>,
+    },
 }
 
 /// Validates each `[[sinks]]` entry: a known type with the fields it needs,
@@ -39,11 +54,24 @@ pub(super) fn validate(raw: &[RawSink], check: &Checker<'_>) -> Result<Vec<SinkP
                 format!("a {kind} sink needs `{field}`"),
             )
         };
-        match kind.as_str() {
-            "file" if sink.path.is_none() => return Err(missing("path")),
-            "syslog" if sink.address.is_none() => return Err(missing("address")),
-            "loki" | "webhook" if sink.url.is_none() => return Err(missing("url")),
-            "file" | "stdout" | "syslog" | "loki" | "webhook" => {}
+        let destination = match (kind.as_str(), &sink.path, &sink.address, &sink.url) {
+            ("file", Some(path), _, _) => SinkDestination::File(check.resolve(path)),
+            ("file", None, _, _) => return Err(missing("path")),
+            ("stdout", ..) => SinkDestination::Stdout,
+            ("syslog", _, Some(address), _) => SinkDestination::Syslog(address.clone()),
+            ("syslog", _, None, _) => return Err(missing("address")),
+            ("loki", _, _, Some(url)) => SinkDestination::Loki {
+                url: url.clone(),
+                labels: sink.labels.clone(),
+            },
+            ("webhook", _, _, Some(url)) => SinkDestination::Webhook {
+                url: url.clone(),
+                authorization: sink
+                    .authorization
+                    .as_ref()
+                    .map(|reference| reference.get_ref().clone()),
+            },
+            ("loki" | "webhook", _, _, None) => return Err(missing("url")),
             _ => {
                 return Err(check.error(
                     Some(sink.kind.span()),
@@ -51,7 +79,7 @@ pub(super) fn validate(raw: &[RawSink], check: &Checker<'_>) -> Result<Vec<SinkP
                     format!("{kind:?} is not file, stdout, syslog, loki or webhook"),
                 ));
             }
-        }
+        };
         if let Some(reference) = &sink.authorization
             && sealcraft_secrets::SecretRef::parse(reference.get_ref()).is_err()
         {
@@ -62,15 +90,7 @@ pub(super) fn validate(raw: &[RawSink], check: &Checker<'_>) -> Result<Vec<SinkP
             ));
         }
         sinks.push(SinkPlan {
-            kind,
-            path: sink.path.as_deref().map(|path| check.resolve(path)),
-            address: sink.address.clone(),
-            url: sink.url.clone(),
-            labels: sink.labels.clone(),
-            authorization: sink
-                .authorization
-                .as_ref()
-                .map(|reference| reference.get_ref().clone()),
+            destination,
             required: sink.required,
         });
     }

@@ -299,3 +299,36 @@ fn a_plain_http_endpoint_needs_allow_http() {
     ))
     .unwrap();
 }
+
+#[test]
+fn sinks_carry_what_their_type_needs() {
+    let pinned = format!("oci:base:bookworm@{DIGEST}");
+    let with_sinks = |sinks: &str| format!("{}\n{sinks}", config("1.0", "[\"amd64\"]", &pinned));
+    let plan = parse(&with_sinks(
+        "[[sinks]]\ntype = \"file\"\npath = \"events/all.jsonl\"\n\n[[sinks]]\ntype = \"webhook\"\nurl = \"https://hooks.example.com/x\"\nauthorization = \"env:HOOK_TOKEN\"\nrequired = true\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        plan.sinks[0].destination,
+        SinkDestination::File(PathBuf::from("/project/events/all.jsonl"))
+    );
+    assert!(!plan.sinks[0].required);
+    assert_eq!(
+        plan.sinks[1].destination,
+        SinkDestination::Webhook {
+            url: "https://hooks.example.com/x".into(),
+            authorization: Some("env:HOOK_TOKEN".into()),
+        }
+    );
+    assert!(plan.sinks[1].required);
+
+    let (line, message) = error_of(&with_sinks("[[sinks]]\ntype = \"loki\"\n"));
+    assert_eq!(line, 11, "{message}");
+    assert!(message.contains("needs `url`"), "{message}");
+    let (_, message) = error_of(&with_sinks("[[sinks]]\ntype = \"carrier-pigeon\"\n"));
+    assert!(message.contains("sinks.type"), "{message}");
+    let (_, message) = error_of(&with_sinks(
+        "[[sinks]]\ntype = \"webhook\"\nurl = \"https://x\"\nauthorization = \"Bearer abc\"\n",
+    ));
+    assert!(message.contains("secret reference"), "{message}");
+}

@@ -106,11 +106,7 @@ pub(crate) fn run(
             predicate_type,
             predicate: statement["predicate"].clone(),
         },
-        inputs: vec![Artifact {
-            name: "image".into(),
-            digest: image.image.descriptor.digest.to_string(),
-            size: None,
-        }],
+        inputs: vec![image.artifact()],
         outputs,
         fields,
     })

@@ -114,7 +114,19 @@ fn assembly_build(
 struct StepLog<'r, 'l> {
     log: &'r EventLog<'l>,
     output: Mutex<std::io::BufWriter<std::fs::File>>,
+    output_path: std::path::PathBuf,
+    /// The first failure to record an event or a line; the build goes on
+    /// (a reporter cannot stop it) and the stage fails with this afterwards.
     failed: Mutex<Option<Error>>,
+}
+
+impl StepLog<'_, '_> {
+    fn keep_first(&self, error: Error) {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(error);
+    }
 }
 
 impl BuildReporter for StepLog<'_, '_> {
@@ -124,16 +136,20 @@ impl BuildReporter for StepLog<'_, '_> {
         }
         let fields = serde_json::to_value(event).unwrap_or_default();
         if let Err(error) = self.log.emit("build", "step", fields) {
-            self.failed
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get_or_insert(error);
+            self.keep_first(error);
         }
     }
 
     fn output(&self, stage: &str, line: &str) {
         let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = writeln!(output, "{stage} | {line}");
+        if let Err(source) = writeln!(output, "{stage} | {line}") {
+            drop(output);
+            self.keep_first(Error::Io {
+                action: "writing",
+                path: self.output_path.clone(),
+                source,
+            });
+        }
     }
 }
 
@@ -151,6 +167,7 @@ fn dockerfile_build(
     let reporter = StepLog {
         log: &context.log,
         output: Mutex::new(std::io::BufWriter::new(log_file)),
+        output_path: log_path.clone(),
         failed: Mutex::new(None),
     };
     let spec = BuildSpec {

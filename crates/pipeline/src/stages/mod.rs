@@ -78,11 +78,6 @@ impl Stage {
             Self::Publish => "publish",
         }
     }
-
-    /// Parses a stage name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|stage| stage.name() == name)
-    }
 }
 
 /// What a stage hands on, and what the run record and its event say about it.

@@ -66,11 +66,7 @@ pub(crate) fn run(
     });
     Ok(Done {
         value: (),
-        inputs: vec![Artifact {
-            name: "image".into(),
-            digest: image.image.descriptor.digest.to_string(),
-            size: Some(image.image.layers_size()),
-        }],
+        inputs: vec![image.artifact()],
         outputs,
         fields,
     })

@@ -1,6 +1,8 @@
 use anyhow::{Context, Result};
 use sealcraft_cli::{RunArgs, StageArg};
-use sealcraft_pipeline::plan::{BuildSource, Plan, PlanInputs, PublishTarget, UploadCredentials};
+use sealcraft_pipeline::plan::{
+    BuildSource, Plan, PlanInputs, PublishTarget, SinkDestination, UploadCredentials,
+};
 use sealcraft_pipeline::run::{
     BuildContext, PublishContext, RunOptions, Stage, run as run_pipeline,
 };
@@ -73,21 +75,17 @@ fn sinks(plan: &Plan) -> Result<Vec<Sink>> {
     plan.sinks
         .iter()
         .map(|sink| {
-            let target = match sink.kind.as_str() {
-                "file" => SinkTarget::File(sink.path.clone().unwrap_or_default()),
-                "stdout" => SinkTarget::Stdout,
-                "syslog" => SinkTarget::Syslog(sink.address.clone().unwrap_or_default()),
-                "loki" => SinkTarget::Loki {
-                    url: sink.url.clone().unwrap_or_default(),
-                    labels: sink.labels.clone(),
+            let target = match &sink.destination {
+                SinkDestination::File(path) => SinkTarget::File(path.clone()),
+                SinkDestination::Stdout => SinkTarget::Stdout,
+                SinkDestination::Syslog(address) => SinkTarget::Syslog(address.clone()),
+                SinkDestination::Loki { url, labels } => SinkTarget::Loki {
+                    url: url.clone(),
+                    labels: labels.clone(),
                 },
-                _ => SinkTarget::Webhook {
-                    url: sink.url.clone().unwrap_or_default(),
-                    authorization: sink
-                        .authorization
-                        .as_deref()
-                        .map(resolve_secret)
-                        .transpose()?,
+                SinkDestination::Webhook { url, authorization } => SinkTarget::Webhook {
+                    url: url.clone(),
+                    authorization: authorization.as_deref().map(resolve_secret).transpose()?,
                 },
             };
             Ok(Sink {

@@ -614,6 +614,36 @@ fn an_oci_layout_is_a_destination_too() {
         "skopeo",
         &["inspect", &format!("oci:{}:release", target.display())],
     );
+
+    // A signature layer that cannot be read decides nothing: verify fails
+    // with an error (exit 2), not a rejection (exit 1) that hides the fault.
+    let signatures = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| {
+            entry["annotations"]["org.opencontainers.image.ref.name"]
+                == format!("sha256-{hex}.sig").as_str()
+        })
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(target.join("blobs/sha256").join(&signatures)).unwrap())
+            .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    fs::remove_file(
+        target
+            .join("blobs/sha256")
+            .join(layer.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let broken = sealcraft(&["verify", &destination, "--key", &fixture.public], &[]);
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert_eq!(broken.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("fetching {layer}")), "{stderr}");
 }
 
 #[test]

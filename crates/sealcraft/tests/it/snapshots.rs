@@ -37,7 +37,7 @@ fn check(name: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) {
         r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)",
         "[TIME]",
     );
-    settings.add_filter(r"\b\d+ ms\b", "[N] ms");
+    settings.add_filter(r" +\d+ ms\b", " [N] ms");
     settings.add_filter(r#""duration_ms": \d+"#, r#""duration_ms": [N]"#);
     settings.bind(|| insta::assert_snapshot!(name, text));
 }
@@ -260,6 +260,82 @@ fn help_and_usage_errors_read_as_intended() {
         "bad-pair",
         dir.path(),
         &["build", "--base", "no-equals-sign", "--output", "oci:x:y"],
+        &[],
+    );
+}
+
+#[test]
+fn pipeline_commands_print_what_they_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let base_digest = crate::support::make_base(&dir.path().join("base"));
+    fs::write(dir.path().join("tool"), b"#!/bin/sh\necho tool\n").unwrap();
+    crate::support::generate_keys(&dir.path().join("keys"), "snapshot-key");
+    let config = dir.path().join("sealcraft.toml");
+    fs::write(
+        &config,
+        format!(
+            "[project]\nname = \"svc\"\nversion = \"1.0.0\"\nregistry = \"registry.example.com/team\"\narchitectures = [\"amd64\"]\n\n[base]\nimage = \"oci:base:base@{base_digest}\"\n\n[user]\nname = \"svc\"\nuid = 2000\n\n[[files]]\nsource = \"tool\"\ndestination = \"/usr/local/bin/tool\"\nmode = \"0755\"\n\n[config]\nentrypoint = [\"/usr/local/bin/tool\"]\n\n[publish]\nkey = \"keys/cosign.key\"\nkey_password = \"env:SNAPSHOT_KEY_PASSWORD\"\ntarget = \"oci:published\"\n"
+        ),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let assembled = format!("oci:{}:assembled", dir.path().join("images").display());
+    let env = [("SNAPSHOT_KEY_PASSWORD", "snapshot-key")];
+    for json in [false, true] {
+        let suffix = if json { "json" } else { "human" };
+        let mut args = vec!["assemble", "--config", &config_arg, "--output", &assembled];
+        if json {
+            args.push("--json");
+        }
+        check(&format!("assemble-{suffix}"), dir.path(), &args, &[]);
+    }
+    let hardened = format!("oci:{}:hardened", dir.path().join("images").display());
+    check(
+        "harden-human",
+        dir.path(),
+        &["harden", &assembled, "--output", &hardened],
+        &[],
+    );
+    check(
+        "run-human",
+        dir.path(),
+        &["run", "--config", &config_arg],
+        &env,
+    );
+    let published = format!("oci:{}:1.0.0-amd64", dir.path().join("published").display());
+    let public = dir.path().join("keys/cosign.pub").display().to_string();
+    for json in [false, true] {
+        let suffix = if json { "json" } else { "human" };
+        let mut args = vec!["verify", published.as_str(), "--key", public.as_str()];
+        if json {
+            args.push("--json");
+        }
+        check(&format!("verify-{suffix}"), dir.path(), &args, &[]);
+    }
+    let context = dir.path().join("context");
+    fs::create_dir_all(&context).unwrap();
+    fs::write(context.join("hello.txt"), "hello\n").unwrap();
+    fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM oci:{}:base@{base_digest}\nCOPY hello.txt /srv/hello.txt\nUSER 1000\n",
+            dir.path().join("base").display()
+        ),
+    )
+    .unwrap();
+    let built = format!("oci:{}:built", dir.path().join("images").display());
+    check(
+        "build-human",
+        dir.path(),
+        &[
+            "build",
+            "--context",
+            &context.display().to_string(),
+            "--cache-dir",
+            &dir.path().join("store").display().to_string(),
+            "--output",
+            &built,
+        ],
         &[],
     );
 }

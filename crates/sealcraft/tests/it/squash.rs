@@ -125,7 +125,9 @@ fn squash_keeps_the_filesystem_and_every_config_field() {
             "{field} changed"
         );
     }
-    assert_eq!(before["architecture"], after["architecture"]);
+    assert_eq!(before["architecture"], "amd64", "{before:#}");
+    assert_eq!(after["architecture"], "amd64", "{after:#}");
+    assert!(before["created"].is_string(), "{before:#}");
     assert_eq!(before["created"], after["created"]);
     let history = after["history"].as_array().unwrap();
     assert_eq!(

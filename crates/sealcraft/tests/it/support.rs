@@ -76,7 +76,16 @@ pub(crate) fn sealcraft_ok(args: &[&str]) -> serde_json::Value {
         "sealcraft {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+    if args.contains(&"--json") {
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "sealcraft {args:?} printed no JSON ({error}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    } else {
+        serde_json::Value::Null
+    }
 }
 
 /// A string field of a command's JSON output; a missing one fails the test
