@@ -102,8 +102,9 @@ pub struct RepositorySpec<'a> {
     pub sources: &'a [Source],
     /// Where `Signed-By` keyrings and the default keyrings come from.
     pub keys: &'a dyn KeyFiles,
-    /// The image's architecture (`amd64`).
-    pub architecture: &'a str,
+    /// The architectures whose indexes are read: the image's own first,
+    /// then any foreign ones it has packages of.
+    pub architectures: &'a [String],
     /// The time the Release dates are checked against.
     pub now: SystemTime,
     /// Refuse Release files past their Valid-Until (on unless a snapshot archive is meant).
@@ -201,11 +202,17 @@ impl Repository {
                 i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
             });
         for source in spec.sources {
-            if source
+            let wanted: Vec<&String> = spec
                 .architectures
-                .as_ref()
-                .is_some_and(|architectures| !architectures.iter().any(|a| a == spec.architecture))
-            {
+                .iter()
+                .filter(|architecture| {
+                    source
+                        .architectures
+                        .as_ref()
+                        .is_none_or(|limited| limited.contains(architecture))
+                })
+                .collect();
+            if wanted.is_empty() {
                 continue;
             }
             let keyring = keyring_for(source, spec.keys)?;
@@ -262,7 +269,9 @@ impl Repository {
             } else {
                 let mut directories = Vec::new();
                 for component in &source.components {
-                    directories.push(format!("{component}/binary-{}/", spec.architecture));
+                    for architecture in &wanted {
+                        directories.push(format!("{component}/binary-{architecture}/"));
+                    }
                     if release.has_binary_all() {
                         directories.push(format!("{component}/binary-all/"));
                     }
@@ -288,7 +297,7 @@ impl Repository {
                 let text = read_index(&cached, &path)?;
                 let (found, unusable) = index::parse(&text, number);
                 packages.extend(found.into_iter().filter(|package| {
-                    package.architecture == spec.architecture || package.architecture == "all"
+                    package.architecture == "all" || wanted.contains(&&package.architecture)
                 }));
                 skipped.extend(unusable);
             }

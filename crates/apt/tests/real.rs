@@ -51,7 +51,7 @@ fn the_mirror_s_suites_verify_and_their_indexes_check_out() {
         &RepositorySpec {
             sources: &sources,
             keys: &Host,
-            architecture: "amd64",
+            architectures: &["amd64".to_owned()],
             now: SystemTime::now(),
             check_valid_until: true,
         },

@@ -182,6 +182,11 @@ impl Default for Limits {
     }
 }
 
+/// The operating system `source` holds, from its os-release.
+pub fn os_release(source: &dyn FileSource) -> Option<OsRelease> {
+    os::read(source)
+}
+
 /// Catalogs everything `source` holds.
 pub fn catalog(source: &dyn FileSource, limits: &Limits) -> Inventory {
     let mut inventory = Inventory {

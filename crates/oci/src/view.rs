@@ -337,6 +337,18 @@ impl MergedView {
         self.nodes.get(&relative(path.as_ref())?)
     }
 
+    /// Every path below `directory` (not the directory itself), in path order.
+    pub fn under<'a>(
+        &'a self,
+        directory: &'a Path,
+    ) -> impl Iterator<Item = (&'a Path, &'a Node)> + 'a {
+        self.nodes
+            .range(directory.to_path_buf()..)
+            .skip_while(move |(path, _)| path.as_path() == directory)
+            .take_while(move |(path, _)| path.starts_with(directory))
+            .map(|(path, node)| (path.as_path(), node))
+    }
+
     /// Resolves `path` inside the image root, following symlinks in every
     /// component (absolute targets restart at the image root; `..` stops at it).
     pub fn resolve(&self, path: impl AsRef<Path>) -> Option<(PathBuf, &Node)> {

@@ -7,6 +7,8 @@
 //! the files they own, decides which packages only removed ones needed,
 //! and writes the database back without a given set.
 
+pub mod dpkg;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

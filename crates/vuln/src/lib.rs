@@ -8,7 +8,9 @@
 //!   inventory (Debian packages through their source package);
 //! - [`store`]: the imported, indexed database; [`open_database`] opens
 //!   one (or a directory of records) for an inventory;
-//! - [`report`]: Trivy-format JSON, SARIF and the gate.
+//! - [`report`]: Trivy-format JSON, SARIF and the gate;
+//! - [`trivy`]: Trivy-format reports read back (what to patch);
+//! - [`vex`]: OpenVEX documents written and applied.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,9 @@ pub mod osv;
 pub mod report;
 pub mod severity;
 pub mod store;
+pub mod trivy;
 pub mod version;
+pub mod vex;
 
 pub use osv::{AdvisoryCode, RecordWarning};
 
