@@ -50,6 +50,8 @@ pub enum Command {
     Cache(CacheCommand),
     /// Remove package managers, their exclusive dependencies, unreachable libraries, docs and caches.
     Harden(HardenArgs),
+    /// Install the OS packages that fix an image's vulnerabilities as one layer, from signed apt repositories.
+    Patch(PatchArgs),
     /// Squash all layers of an image into one, keeping every config field.
     Squash(SquashArgs),
     /// Manage cosign-compatible signing keys.
@@ -132,6 +134,9 @@ pub struct ScanArgs {
     /// The artifact name in the report (default: the image reference).
     #[arg(long)]
     pub name: Option<String>,
+    /// OpenVEX documents whose `not_affected` and `fixed` statements suppress findings; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub vex: Vec<PathBuf>,
 }
 
 /// SBOM formats.
@@ -342,6 +347,43 @@ pub struct AssembleArgs {
     pub output: String,
 }
 
+/// `sealcraft patch`.
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    /// The image: oci:DIR[:TAG].
+    pub image: String,
+    /// A Trivy-format JSON report (sealcraft's or trivy's): only its fixable
+    /// OS-package findings are patched. Without one, every package with a
+    /// newer version in the suites is updated.
+    #[arg(long, short = 'r')]
+    pub report: Option<PathBuf>,
+    /// Where the patched image goes: oci:DIR:TAG.
+    #[arg(long, short, required_unless_present = "dry_run")]
+    pub output: Option<String>,
+    /// Write an OpenVEX document with a `fixed` statement per vulnerability fixed.
+    #[arg(long, value_name = "FILE")]
+    pub vex: Option<PathBuf>,
+    /// Resolve and download, report what would change, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// An apt source line (`deb [signed-by=KEYRING] URI SUITE COMPONENT…`)
+    /// used instead of the image's or this machine's sources; repeatable.
+    #[arg(long, value_name = "LINE")]
+    pub source: Vec<String>,
+    /// Refuse to install this package without running its maintainer scripts; repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub refuse_scripts: Vec<String>,
+    /// Accept Release files past their Valid-Until (snapshot archives).
+    #[arg(long)]
+    pub no_check_valid_until: bool,
+    /// Where downloads are cached by hash (default: the user's cache directory).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// The architecture to pick from an index.
+    #[arg(long)]
+    pub arch: Option<String>,
+}
+
 /// `sealcraft squash`.
 #[derive(Debug, Args)]
 pub struct SquashArgs {
@@ -509,6 +551,8 @@ pub enum StageArg {
     Build,
     /// The hardened image.
     Harden,
+    /// OS packages with fixes installed.
+    Patch,
     /// All layers in one.
     Squash,
     /// SBOM documents.

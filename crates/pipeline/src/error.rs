@@ -47,6 +47,12 @@ pub enum Error {
     /// Hardening failed.
     #[error(transparent)]
     Harden(#[from] sealcraft_harden::Error),
+    /// The image could not be patched.
+    #[error(transparent)]
+    Patch(#[from] sealcraft_patch::Error),
+    /// The scan that feeds the patch stage produced a report it cannot read.
+    #[error("the scan before patching: {0}")]
+    PatchReport(#[from] sealcraft_vuln::trivy::ReportError),
     /// The SBOM documents could not be written.
     #[error(transparent)]
     Sbom(#[from] sealcraft_sbom::Error),

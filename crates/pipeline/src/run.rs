@@ -26,7 +26,7 @@ use crate::events::{EventLog, Reporter, now_rfc3339};
 use crate::plan::{Plan, PlanSummary};
 pub use crate::stages::Stage;
 use crate::stages::{
-    Context, Done, attest, build, harden, preflight, publish, sbom, scan, squash, upload,
+    Context, Done, attest, build, harden, patch, preflight, publish, sbom, scan, squash, upload,
 };
 
 /// How to run.
@@ -40,6 +40,20 @@ pub struct RunOptions<'a> {
     pub upload: Option<sealcraft_store::StoreConfig>,
     /// What a Dockerfile build needs from outside.
     pub build: Option<BuildContext<'a>>,
+    /// What the patch stage needs from outside (the machine's apt configuration, the download cache).
+    pub patch: Option<PatchContext<'a>>,
+}
+
+/// The machine's side of the patch stage.
+pub struct PatchContext<'a> {
+    /// The machine's apt sources (used when neither the plan nor the image names any).
+    pub host_sources: Vec<sealcraft_apt::Source>,
+    /// The machine's keyrings.
+    pub host_keys: &'a dyn sealcraft_apt::KeyFiles,
+    /// Downloads and their cache.
+    pub fetcher: sealcraft_apt::Fetcher,
+    /// The time Release dates are checked against.
+    pub now: std::time::SystemTime,
 }
 
 /// The resolved inputs of a Dockerfile build.
@@ -185,6 +199,14 @@ fn stages_in_order(run: &mut Run<'_>, options: &RunOptions<'_>) -> Result<Option
             harden::run(context, section, image)
         })?;
     }
+    let mut fixed = Vec::new();
+    let patching = plan.patch.as_ref().zip(options.patch.as_ref());
+    if let Some((section, access)) = patching.filter(|_| until >= Stage::Patch) {
+        let patched = run.stage(Stage::Patch, |context| {
+            patch::run(context, section, access, image)
+        })?;
+        (image, fixed) = (patched.image, patched.fixed);
+    }
     if plan.squash && until >= Stage::Squash {
         image = run.stage(Stage::Squash, |context| squash::run(context, image))?;
     }
@@ -193,6 +215,7 @@ fn stages_in_order(run: &mut Run<'_>, options: &RunOptions<'_>) -> Result<Option
     run.context
         .layout
         .tag(&final_tag, &image.image.descriptor)?;
+    patch::write_vex(&mut run.context, &fixed, &image)?;
     if until < Stage::Sbom {
         return Ok(Some(digest));
     }

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::build(args, &printer),
         Command::Cache(CacheCommand::Prune(args)) => commands::cache::prune(args, &printer),
         Command::Harden(args) => commands::harden::harden(args, &printer),
+        Command::Patch(args) => commands::patch::patch(args, &printer),
         Command::Squash(args) => commands::squash::squash(args, &printer),
         Command::Key(KeyCommand::Generate(args)) => commands::key::generate(args, &printer),
         Command::SignBlob(args) => commands::blob::sign_blob(args, &printer),

@@ -500,3 +500,79 @@ pub(crate) fn resolve_secret(reference: &str) -> Result<Secret> {
     };
     Ok(parsed.resolve_with(|name| std::env::var(name).ok(), vault.as_ref())?)
 }
+
+/// The default download cache: `$XDG_CACHE_HOME/sealcraft/NAME` or `~/.cache/sealcraft/NAME`.
+pub(crate) fn default_cache(name: &str) -> Result<PathBuf> {
+    if let Some(cache) = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty()) {
+        return Ok(Path::new(&cache).join("sealcraft").join(name));
+    }
+    let home = std::env::var_os("HOME")
+        .context("neither XDG_CACHE_HOME nor HOME is set: pass --cache-dir")?;
+    Ok(Path::new(&home).join(".cache/sealcraft").join(name))
+}
+
+/// This machine's apt keyrings: the files sources name, and apt's defaults.
+pub(crate) struct HostKeys;
+
+impl sealcraft_apt::KeyFiles for HostKeys {
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        std::fs::read(path).ok()
+    }
+
+    fn defaults(&self) -> Vec<(String, Vec<u8>)> {
+        let mut keys = Vec::new();
+        if let Ok(bytes) = std::fs::read("/etc/apt/trusted.gpg") {
+            keys.push(("/etc/apt/trusted.gpg".to_owned(), bytes));
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir("/etc/apt/trusted.gpg.d")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "gpg" || extension == "asc")
+            })
+            .collect();
+        files.sort();
+        for path in files {
+            if let Ok(bytes) = std::fs::read(&path) {
+                keys.push((path.display().to_string(), bytes));
+            }
+        }
+        keys
+    }
+}
+
+/// This machine's apt sources (`/etc/apt/sources.list`, then
+/// `sources.list.d/*.list` and `*.sources` by name); none when it has no apt.
+pub(crate) fn host_apt_sources() -> Result<Vec<sealcraft_apt::Source>> {
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    let mut listed: Vec<PathBuf> = std::fs::read_dir("/etc/apt/sources.list.d")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "list" || extension == "sources")
+        })
+        .collect();
+    listed.sort();
+    files.extend(listed);
+    let mut sources = Vec::new();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                return Err(error).with_context(|| format!("reading {}", file.display()));
+            }
+        };
+        sources.extend(sealcraft_apt::sources::parse(
+            &text,
+            &file.display().to_string(),
+        )?);
+    }
+    Ok(sources)
+}

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 mod assembly;
 mod dockerfile;
 mod harden;
+mod patch;
 mod project;
 mod publish;
 mod raw;
@@ -24,6 +25,7 @@ mod upload;
 pub use assembly::AssemblyPlan;
 pub use dockerfile::DockerfilePlan;
 pub use harden::HardenPlan;
+pub use patch::{PatchPlan, PatchUpdate};
 pub use project::KNOWN_ARCHITECTURES;
 pub use publish::{PublishPlan, PublishTarget, SigningKey};
 pub use scan::ScanPlan;
@@ -56,6 +58,8 @@ pub struct Plan {
     pub source: BuildSource,
     /// The hardened stage, when configured.
     pub harden: Option<HardenPlan>,
+    /// The patch stage, when configured.
+    pub patch: Option<PatchPlan>,
     /// Whether to squash the built image.
     pub squash: bool,
     /// Where run directories go.
@@ -190,6 +194,12 @@ impl Plan {
             config_digest: sealcraft_oci::digest::sha256_of(text.as_bytes()).to_string(),
             source,
             harden: raw.harden.as_ref().and_then(harden::validate),
+            patch: raw
+                .patch
+                .as_ref()
+                .map(|section| patch::validate(section, raw.scan.as_ref(), &check))
+                .transpose()?
+                .flatten(),
             squash: raw.squash.enabled,
             output_dir: check.resolve(raw.output.dir.as_deref().unwrap_or("out")),
             source_date_epoch: inputs

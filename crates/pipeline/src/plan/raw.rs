@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     pub(super) build: RawBuild,
     #[serde(default)]
     pub(super) harden: Option<RawHarden>,
+    pub(super) patch: Option<RawPatch>,
     #[serde(default)]
     pub(super) publish: Option<RawPublish>,
     #[serde(default)]
@@ -142,6 +143,21 @@ pub(super) struct RawHarden {
     pub(super) keep: Vec<String>,
     #[serde(default = "yes")]
     pub(super) keep_copyright: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPatch {
+    #[serde(default = "yes")]
+    pub(super) enabled: bool,
+    pub(super) update: Option<Spanned<String>>,
+    pub(super) db: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) sources: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) refuse_scripts: Vec<String>,
+    #[serde(default = "yes")]
+    pub(super) check_valid_until: bool,
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,7 @@ use crate::run::Artifact;
 pub(crate) mod attest;
 pub(crate) mod build;
 pub(crate) mod harden;
+pub(crate) mod patch;
 pub(crate) mod preflight;
 pub(crate) mod publish;
 pub(crate) mod sbom;
@@ -36,6 +37,8 @@ pub enum Stage {
     Build,
     /// Package managers, exclusive dependencies and unreachable libraries removed.
     Harden,
+    /// OS packages with fixes installed as one layer.
+    Patch,
     /// All layers in one.
     Squash,
     /// CycloneDX and SPDX documents of the final image.
@@ -52,10 +55,11 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in order.
-    pub const ALL: [Stage; 9] = [
+    pub const ALL: [Stage; 10] = [
         Stage::Preflight,
         Stage::Build,
         Stage::Harden,
+        Stage::Patch,
         Stage::Squash,
         Stage::Sbom,
         Stage::Scan,
@@ -70,6 +74,7 @@ impl Stage {
             Self::Preflight => "preflight",
             Self::Build => "build",
             Self::Harden => "harden",
+            Self::Patch => "patch",
             Self::Squash => "squash",
             Self::Sbom => "sbom",
             Self::Scan => "scan",

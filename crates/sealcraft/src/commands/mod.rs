@@ -8,6 +8,7 @@ pub(crate) mod db;
 pub(crate) mod harden;
 pub(crate) mod image;
 pub(crate) mod key;
+pub(crate) mod patch;
 pub(crate) mod publish;
 pub(crate) mod run;
 pub(crate) mod sbom;

@@ -4,7 +4,7 @@ use sealcraft_pipeline::plan::{
     BuildSource, Plan, PlanInputs, PublishTarget, SinkDestination, UploadCredentials,
 };
 use sealcraft_pipeline::run::{
-    BuildContext, PublishContext, RunOptions, Stage, run as run_pipeline,
+    BuildContext, PatchContext, PublishContext, RunOptions, Stage, run as run_pipeline,
 };
 use sealcraft_pipeline::shipping::ShippingReporter;
 use sealcraft_sinks::{Shipper, Sink, SinkTarget};
@@ -23,6 +23,7 @@ pub(crate) fn stage(choice: StageArg) -> Stage {
         StageArg::Preflight => Stage::Preflight,
         StageArg::Build => Stage::Build,
         StageArg::Harden => Stage::Harden,
+        StageArg::Patch => Stage::Patch,
         StageArg::Squash => Stage::Squash,
         StageArg::Sbom => Stage::Sbom,
         StageArg::Scan => Stage::Scan,
@@ -192,6 +193,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<ExitStatus> {
         publish,
         upload: store_config(&plan)?,
         build: build_context(&plan, bases.as_ref())?,
+        patch: patch_context(&plan)?,
     };
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "-".to_owned(), |name| name.trim().to_owned());
@@ -234,6 +236,19 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<ExitStatus> {
         .collect();
     printer.result(&summary, &human);
     Ok(ExitStatus::Success)
+}
+
+/// The machine's apt configuration and the download cache, when the plan patches.
+fn patch_context(plan: &Plan) -> Result<Option<PatchContext<'static>>> {
+    if plan.patch.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(PatchContext {
+        host_sources: crate::settings::host_apt_sources()?,
+        host_keys: &crate::settings::HostKeys,
+        fetcher: sealcraft_apt::Fetcher::new(crate::settings::default_cache("apt")?, 3),
+        now: std::time::SystemTime::now(),
+    }))
 }
 
 #[cfg(test)]

@@ -6,17 +6,19 @@ use sealcraft_oci::image::{Image, rfc3339};
 use sealcraft_vuln::osv::scan as match_advisories;
 use sealcraft_vuln::report::{gate, sarif, summary, trivy_json};
 use sealcraft_vuln::severity::Severity;
+use sealcraft_vuln::vex::{ScannedArtifact, VexDocument, apply as apply_vex};
 
 use crate::ExitStatus;
 use crate::output::Printer;
 use crate::settings::{open_layout_image, source_date_epoch};
 
-fn inventory_for(args: &ScanArgs) -> Result<(Inventory, String)> {
+/// What was scanned: its inventory, its name, and its manifest digest when it is an image.
+fn inventory_for(args: &ScanArgs) -> Result<(Inventory, String, Option<String>)> {
     if let Some(path) = &args.sbom {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let inventory = sealcraft_sbom::read(&bytes)
             .with_context(|| format!("reading the SBOM {}", path.display()))?;
-        return Ok((inventory, path.display().to_string()));
+        return Ok((inventory, path.display().to_string(), None));
     }
     let image = args.image.as_deref().unwrap_or_default();
     if let Some(path) = image.strip_prefix("dir:") {
@@ -26,6 +28,7 @@ fn inventory_for(args: &ScanArgs) -> Result<(Inventory, String)> {
         return Ok((
             catalog(&DirectorySource::new(path), &Limits::default()),
             path.to_owned(),
+            None,
         ));
     }
     let (layout, tag) = open_layout_image(image)?;
@@ -35,17 +38,29 @@ fn inventory_for(args: &ScanArgs) -> Result<(Inventory, String)> {
         catalog_image(&layout, &loaded, &Limits::default())
             .with_context(|| format!("cataloging {image}"))?,
         image.to_owned(),
+        Some(loaded.descriptor.digest.to_string()),
     ))
 }
 
 pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<ExitStatus> {
     let levels: Vec<Severity> = args.fail_on.iter().map(|level| severity(*level)).collect();
-    let (inventory, default_name) = inventory_for(args)?;
+    let (inventory, default_name, digest) = inventory_for(args)?;
+    let documents = read_vex(&args.vex)?;
     let (database, record_warnings) = sealcraft_vuln::open_database(&args.db, &inventory)?;
     let (findings, match_warnings) = match_advisories(&inventory, &database);
     let name = args.name.clone().unwrap_or(default_name);
+    let artifact = ScannedArtifact {
+        digest,
+        name: Some(artifact_name(&name)),
+    };
+    let (findings, suppressed) = apply_vex(findings, &documents, &artifact);
     let created = rfc3339(source_date_epoch()?.unwrap_or(0));
-    let report = trivy_json(&findings, &inventory, &name, &created);
+    let mut report = trivy_json(&findings, &inventory, &name, &created);
+    if !documents.is_empty()
+        && let Some(object) = report.as_object_mut()
+    {
+        object.insert("VexSuppressed".into(), serde_json::to_value(&suppressed)?);
+    }
     if let Some(path) = &args.output {
         let mut bytes = serde_json::to_vec_pretty(&report)?;
         bytes.push(b'\n');
@@ -71,6 +86,17 @@ pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<ExitStatus> {
             )
         })
         .collect();
+    for suppression in &suppressed {
+        human.push(format!(
+            "suppressed {:<22} {:<28} {:<32} {} ({}: {})",
+            suppression.vulnerability,
+            suppression.package,
+            suppression.installed_version,
+            suppression.status.name(),
+            suppression.document,
+            suppression.reason
+        ));
+    }
     for warning in record_warnings.iter().chain(&match_warnings) {
         human.push(format!(
             "warning[{}]: {}: {}",
@@ -99,6 +125,31 @@ pub(crate) fn scan(args: &ScanArgs, printer: &Printer) -> Result<ExitStatus> {
         )));
     }
     Ok(ExitStatus::Success)
+}
+
+/// The `--vex` documents, each named by its path.
+fn read_vex(paths: &[std::path::PathBuf]) -> Result<Vec<(String, VexDocument)>> {
+    paths
+        .iter()
+        .map(|path| {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let document = VexDocument::parse(&bytes)
+                .with_context(|| format!("reading the OpenVEX document {}", path.display()))?;
+            Ok((path.display().to_string(), document))
+        })
+        .collect()
+}
+
+/// The name a VEX product gives an image: the repository's last segment, without tag or transport.
+fn artifact_name(name: &str) -> String {
+    let path = name.strip_prefix("oci:").unwrap_or(name);
+    let last = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path);
+    last.split([':', '@']).next().unwrap_or(last).to_owned()
 }
 
 /// The severity a `--fail-on` value names.

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary against real readers (skopeo, umoci, runc).
 
+mod aptrepo;
 mod assemble;
 mod blobs;
 mod canary;
@@ -8,6 +9,7 @@ mod dockerfile;
 mod errors;
 mod harden;
 mod import;
+mod patch;
 mod prompt;
 mod provenance;
 mod publish;
