@@ -10,6 +10,7 @@ mod errors;
 mod harden;
 mod import;
 mod patch;
+mod patch_real;
 mod prompt;
 mod provenance;
 mod publish;
