@@ -151,8 +151,11 @@ fn scan(image: &str, report: &Path) -> Value {
     serde_json::from_slice(&fs::read(report).unwrap()).unwrap()
 }
 
-/// `(id, package)` of the os-pkgs findings, split into fixable and unfixed.
-fn os_findings(report: &Value) -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+/// `(vulnerability, package)` pairs.
+type FindingKeys = BTreeSet<(String, String)>;
+
+/// The os-pkgs findings, split into fixable and unfixed.
+fn os_findings(report: &Value) -> (FindingKeys, FindingKeys) {
     let mut fixable = BTreeSet::new();
     let mut unfixed = BTreeSet::new();
     for result in report["Results"].as_array().into_iter().flatten() {
