@@ -183,7 +183,13 @@ fn keyring_for(source: &Source, keys: &dyn KeyFiles) -> Result<Keyring, Reposito
     }
     if keyring.is_empty() {
         return Err(keys_error(SignatureError::EmptyKeyring {
-            name: "the keys this source trusts".into(),
+            name: match &source.signed_by {
+                SignedBy::Keys { fingerprints, .. } if !fingerprints.is_empty() => format!(
+                    "the keyrings, narrowed to the fingerprints {},",
+                    fingerprints.join(", ")
+                ),
+                _ => "the set of keyrings this source trusts".into(),
+            },
         }));
     }
     Ok(keyring)

@@ -51,7 +51,10 @@ pub struct SourcesError {
     pub reason: String,
 }
 
-fn signed_by(value: &str) -> SignedBy {
+/// A `Signed-By` value: an embedded key block, or absolute keyring paths
+/// and key fingerprints (apt reads anything else as a fingerprint, so a
+/// relative path is refused here rather than silently trusting nothing).
+fn signed_by(value: &str) -> Result<SignedBy, String> {
     if value.contains("BEGIN PGP PUBLIC KEY BLOCK") {
         // Continuation lines are indented by one space, and " ." stands for an empty line.
         let block: Vec<&str> = value
@@ -61,7 +64,9 @@ fn signed_by(value: &str) -> SignedBy {
                 if line == "." { "" } else { line }
             })
             .collect();
-        return SignedBy::Embedded(block.join("\n").trim().to_owned() + "\n");
+        return Ok(SignedBy::Embedded(
+            block.join("\n").trim().to_owned() + "\n",
+        ));
     }
     let mut keyrings = Vec::new();
     let mut fingerprints = Vec::new();
@@ -69,16 +74,23 @@ fn signed_by(value: &str) -> SignedBy {
         .split([',', ' ', '\n'])
         .filter(|item| !item.is_empty())
     {
+        let fingerprint = item.trim_end_matches('!');
         if item.starts_with('/') {
             keyrings.push(PathBuf::from(item));
+        } else if fingerprint.len() >= 16
+            && fingerprint.bytes().all(|byte| byte.is_ascii_hexdigit())
+        {
+            fingerprints.push(fingerprint.to_ascii_uppercase());
         } else {
-            fingerprints.push(item.trim_end_matches('!').to_ascii_uppercase());
+            return Err(format!(
+                "signed-by {item:?} is neither an absolute keyring path nor a key fingerprint"
+            ));
         }
     }
-    SignedBy::Keys {
+    Ok(SignedBy::Keys {
         keyrings,
         fingerprints,
-    }
+    })
 }
 
 fn check_uri(uri: &str, origin: &str, line: usize) -> Result<String, SourcesError> {
@@ -132,7 +144,7 @@ pub fn parse_list(text: &str, origin: &str) -> Result<Vec<Source>, SourcesError>
                     "arch" => {
                         architectures = Some(value.split(',').map(str::to_owned).collect());
                     }
-                    "signed-by" => signed = signed_by(value),
+                    "signed-by" => signed = signed_by(value).map_err(error)?,
                     // Options that change nothing about which packages are read.
                     _ => {}
                 }
@@ -209,9 +221,10 @@ pub fn parse_deb822(text: &str, origin: &str) -> Result<Vec<Source>, SourcesErro
         let architectures = paragraph
             .get("Architectures")
             .map(|value| value.split_whitespace().map(str::to_owned).collect());
-        let signed = paragraph
-            .get("Signed-By")
-            .map_or(SignedBy::Default, signed_by);
+        let signed = match paragraph.get("Signed-By") {
+            Some(value) => signed_by(value).map_err(error)?,
+            None => SignedBy::Default,
+        };
         for uri in &uris {
             for suite in &suites {
                 if components.is_empty() != suite.ends_with('/') {
@@ -276,6 +289,25 @@ mod tests {
         assert_eq!(error.line, 1);
         assert!(parse_list("deb http://a bookworm\n", "x.list").is_err());
         assert!(parse_list("rpm http://a b c\n", "x.list").is_err());
+        // A relative keyring path is not a fingerprint either: refused, not trusted as nothing.
+        let error = parse_list(
+            "deb [signed-by=keys/mirror.gpg] http://a stable main\n",
+            "x.list",
+        )
+        .unwrap_err();
+        assert!(error.reason.contains("keys/mirror.gpg"), "{error}");
+        let pinned = parse_list(
+            "deb [signed-by=B7C5D7D6350947F8,/k.gpg] http://a stable main\n",
+            "x.list",
+        )
+        .unwrap();
+        assert_eq!(
+            pinned[0].signed_by,
+            SignedBy::Keys {
+                keyrings: vec!["/k.gpg".into()],
+                fingerprints: vec!["B7C5D7D6350947F8".into()]
+            }
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use sealcraft_apt::{SignedBy, Source};
+use sealcraft_apt::Source;
 
 use super::Checker;
 use super::raw::{RawPatch, RawScan};
@@ -34,7 +34,7 @@ pub struct PatchPlan {
 }
 
 /// Validates `[patch]`: the update mode, its database, and the source lines
-/// (relative `signed-by` keyrings are against the config file's directory).
+/// (`signed-by` takes absolute keyring paths or fingerprints, as apt's does).
 pub(super) fn validate(
     raw: &RawPatch,
     scan: Option<&RawScan>,
@@ -98,14 +98,7 @@ pub(super) fn validate(
                 "the line names no deb source",
             ));
         }
-        for mut source in parsed {
-            if let SignedBy::Keys { keyrings, .. } = &mut source.signed_by {
-                for keyring in keyrings.iter_mut() {
-                    *keyring = check.resolve(&keyring.to_string_lossy());
-                }
-            }
-            sources.push(source);
-        }
+        sources.extend(parsed);
     }
     Ok(Some(PatchPlan {
         update,

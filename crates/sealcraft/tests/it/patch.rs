@@ -702,3 +702,183 @@ fn a_distroless_status_d_database_is_patched_in_its_own_form() {
         "no info directory appears"
     );
 }
+
+#[test]
+fn the_run_patches_before_squash_and_attests_what_it_installed() {
+    let archive = Archive::new();
+    let layout = archive.image("base", false);
+    let project = archive.path();
+    let digest = sealcraft_ok(&[
+        "image",
+        "inspect",
+        &format!("oci:{}:old", layout.display()),
+        "--json",
+    ])["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // An advisory written from the OSV schema: libfoo fixed in 1.1-1.
+    let db = project.join("advisories");
+    fs::create_dir_all(&db).unwrap();
+    fs::write(
+        db.join("TEST-2026-0001.json"),
+        serde_json::to_vec_pretty(&json!({
+            "schema_version": "1.6.0",
+            "id": "TEST-2026-0001",
+            "modified": "2026-11-01T00:00:00Z",
+            "aliases": ["CVE-2026-0001"],
+            "affected": [{
+                "package": {"ecosystem": "Debian:12", "name": "libfoo"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1-1"}]}]
+            }]
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    fs::write(project.join("tool"), b"#!/bin/sh\n").unwrap();
+    super::support::generate_keys(&project.join("keys"), "patch-pass");
+    fs::write(
+        project.join("sealcraft.toml"),
+        format!(
+            "[project]\nname = \"svc\"\nversion = \"1.0.0\"\nregistry = \"registry.example.com/team\"\narchitectures = [\"amd64\"]\n\
+             [base]\nimage = \"oci:base-layout:old@{digest}\"\n[user]\nname = \"svc\"\nuid = 2000\n\
+             [[files]]\nsource = \"tool\"\ndestination = \"/usr/local/bin/tool\"\nmode = \"0755\"\n\
+             [patch]\nsources = [\"deb [signed-by={}] {} stable main\"]\n\
+             [scan]\ndb = \"advisories\"\nfail_on = [\"CRITICAL\"]\n\
+             [publish]\nkey = \"keys/cosign.key\"\n",
+            archive.keyring.display(),
+            archive.server.url()
+        ),
+    )
+    .unwrap();
+    let cache = project.join("xdg-cache");
+    let output = sealcraft(
+        &[
+            "run",
+            "--config",
+            &project.join("sealcraft.toml").display().to_string(),
+            "--until",
+            "attest",
+        ],
+        &[
+            ("COSIGN_PASSWORD", "patch-pass"),
+            ("XDG_CACHE_HOME", &cache.display().to_string()),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_dir = project.join("out/svc-1.0.0-amd64");
+    let record: Value =
+        serde_json::from_slice(&fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    let stages: Vec<&str> = record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| stage["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "preflight",
+            "build",
+            "patch",
+            "squash",
+            "sbom",
+            "scan",
+            "attest"
+        ]
+    );
+    // Squash reads what patch wrote; the final scan no longer finds the fixed advisory.
+    assert_eq!(
+        record["stages"][3]["inputs"][0]["digest"],
+        record["stages"][2]["outputs"][0]["digest"]
+    );
+    let scan: Value =
+        serde_json::from_slice(&fs::read(run_dir.join("scan-svc-1.0.0-amd64.json")).unwrap())
+            .unwrap();
+    assert!(
+        !scan.to_string().contains("CVE-2026-0001"),
+        "the final scan still finds the fix"
+    );
+    let before: Value =
+        serde_json::from_slice(&fs::read(run_dir.join("patch-scan-svc-1.0.0-amd64.json")).unwrap())
+            .unwrap();
+    assert!(
+        before.to_string().contains("TEST-2026-0001")
+            || before.to_string().contains("CVE-2026-0001")
+    );
+
+    // The completed event says what moved and what it fixed.
+    let events = fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
+    let completed: Value = events
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|event| event["stage"] == "patch" && event["event"] == "completed")
+        .unwrap_or_else(|| panic!("no completed patch event in {events}"));
+    let fields = completed.get("fields").unwrap_or(&completed);
+    assert_eq!(fields["fixed"], 1, "{completed}");
+    assert!(fields["bytes_added"].as_u64().unwrap() > 0);
+    let moved: Vec<String> = fields["updated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| {
+            format!(
+                "{} {} {}",
+                package["package"].as_str().unwrap(),
+                package["from"],
+                package["to"]
+            )
+        })
+        .collect();
+    assert!(
+        moved.contains(&"libfoo \"1.0-1\" \"1.1-1\"".to_owned()),
+        "{moved:?}"
+    );
+
+    // The VEX is about the final (squashed) image; the provenance lists the Release file and every .deb.
+    let vex: Value =
+        serde_json::from_slice(&fs::read(run_dir.join("vex-svc-1.0.0-amd64.json")).unwrap())
+            .unwrap();
+    let final_digest = record["digest"].as_str().unwrap();
+    assert!(
+        vex["statements"][0]["products"][0]["@id"]
+            .as_str()
+            .unwrap()
+            .contains(&final_digest.replace(':', "%3A")),
+        "{vex}"
+    );
+    let attestation: Value = serde_json::from_slice(
+        &fs::read(run_dir.join("attestation-svc-1.0.0-amd64.json")).unwrap(),
+    )
+    .unwrap();
+    let dependencies = attestation["predicate"]["buildDefinition"]["resolvedDependencies"]
+        .as_array()
+        .unwrap();
+    let uris: Vec<&str> = dependencies
+        .iter()
+        .filter_map(|dependency| dependency["uri"].as_str())
+        .collect();
+    assert!(
+        uris.contains(&format!("{}/dists/stable/InRelease", archive.server.url()).as_str()),
+        "{uris:?}"
+    );
+    for deb in [
+        "libfoo_1.1-1_amd64.deb",
+        "libbar_2.0-1_amd64.deb",
+        "libnew_1.0-1_amd64.deb",
+    ] {
+        assert!(
+            dependencies
+                .iter()
+                .any(|dependency| dependency["name"] == deb
+                    && dependency["digest"]["sha256"]
+                        .as_str()
+                        .is_some_and(|hex| hex.len() == 64)),
+            "{deb} is not among {dependencies:#?}"
+        );
+    }
+}
