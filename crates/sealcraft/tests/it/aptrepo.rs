@@ -331,3 +331,70 @@ pub(crate) fn dpkg_in(root: &Path, args: &[&str]) -> (bool, String) {
         ),
     )
 }
+
+/// A proxy in front of a server that cuts the first response to a path
+/// ending in `.deb` halfway, and records every request's first line and
+/// `Range` header.
+pub(crate) struct CuttingProxy {
+    pub(crate) port: u16,
+    pub(crate) requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl CuttingProxy {
+    pub(crate) fn start(upstream: u16) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            let mut cut = false;
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                let first = text.lines().next().unwrap_or("").to_owned();
+                let range = text
+                    .lines()
+                    .find(|line| line.to_ascii_lowercase().starts_with("range:"))
+                    .map(|line| format!(" [{}]", line.trim()))
+                    .unwrap_or_default();
+                log.lock().unwrap().push(format!("{first}{range}"));
+                // One request per connection: the server closes after its answer.
+                let forwarded: String = text
+                    .lines()
+                    .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+                    .filter(|line| !line.is_empty())
+                    .map(|line| format!("{line}\r\n"))
+                    .collect::<String>()
+                    + "Connection: close\r\n\r\n";
+                let Ok(mut server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                server.write_all(forwarded.as_bytes()).unwrap();
+                let mut response = Vec::new();
+                let _ = server.read_to_end(&mut response);
+                let path = first.split_whitespace().nth(1).unwrap_or("");
+                if !cut && path.ends_with(".deb") && !text.to_ascii_lowercase().contains("range:") {
+                    cut = true;
+                    let body = response
+                        .windows(4)
+                        .position(|window| window == b"\r\n\r\n")
+                        .map_or(0, |end| end + 4);
+                    let half = body + (response.len() - body) / 2;
+                    let _ = client.write_all(&response[..half]);
+                } else {
+                    let _ = client.write_all(&response);
+                }
+            }
+        });
+        Self { port, requests }
+    }
+}

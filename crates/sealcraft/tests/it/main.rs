@@ -26,3 +26,4 @@ mod support;
 mod token;
 mod upload;
 mod vault;
+mod vex;

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::aptrepo::{DebSpec, Server, SigningKey, dpkg_in, install_root, write_suite};
+use super::aptrepo::{
+    CuttingProxy, DebSpec, Server, SigningKey, dpkg_in, install_root, write_suite,
+};
 use super::support::{run_tool, sealcraft, sealcraft_ok, umoci_unpack};
 
 /// The packages of the image as it was built, and the archive's newer ones.
@@ -881,4 +883,104 @@ fn the_run_patches_before_squash_and_attests_what_it_installed() {
             "{deb} is not among {dependencies:#?}"
         );
     }
+}
+
+#[test]
+fn a_download_cut_halfway_resumes_with_a_range_request() {
+    let archive = Archive::new();
+    let layout = archive.image("image", false);
+    let proxy = CuttingProxy::start(archive.server.port);
+    let fix = report(
+        archive.path(),
+        "fix",
+        &[("CVE-2026-0004", "tool", "1.0-1", "1.1-1", "LOW")],
+    );
+    let patched = sealcraft_ok(&[
+        "patch",
+        &format!("oci:{}:old", layout.display()),
+        "--report",
+        &fix.display().to_string(),
+        "--source",
+        &format!(
+            "deb [signed-by={}] http://127.0.0.1:{} stable main",
+            archive.keyring.display(),
+            proxy.port
+        ),
+        "--output",
+        &format!("oci:{}:patched", layout.display()),
+        "--cache-dir",
+        &archive.cache(),
+        "--json",
+    ]);
+    assert_eq!(patched["report"]["updated"][0]["to"], "1.1-1");
+    let requests = proxy.requests.lock().unwrap().clone();
+    let deb: Vec<&String> = requests
+        .iter()
+        .filter(|request| request.contains("tool_1.1-1_amd64.deb"))
+        .collect();
+    assert_eq!(deb.len(), 2, "{requests:#?}");
+    assert!(
+        !deb[0].to_ascii_lowercase().contains("range"),
+        "{requests:#?}"
+    );
+    assert!(
+        deb[1].to_ascii_lowercase().contains("[range: bytes="),
+        "the second request resumes: {requests:#?}"
+    );
+    let root = umoci_unpack(&layout, "patched", &archive.path().join("bundle"));
+    assert_eq!(
+        fs::read_to_string(root.join("usr/bin/tool")).unwrap(),
+        "tool 1.1\n"
+    );
+}
+
+#[test]
+fn images_of_other_package_managers_get_a_clear_refusal() {
+    use super::support::{Item, make_image};
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    make_image(
+        &layout,
+        "alpine",
+        &[vec![
+            Item::Dir("etc", 0o755, 0),
+            Item::File(
+                "etc/os-release",
+                0o644,
+                0,
+                b"ID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n",
+            ),
+            Item::Dir("lib", 0o755, 0),
+            Item::Dir("lib/apk", 0o755, 0),
+            Item::Dir("lib/apk/db", 0o755, 0),
+            Item::File(
+                "lib/apk/db/installed",
+                0o644,
+                0,
+                b"P:musl\nV:1.2.5-r0\nA:x86_64\n\n",
+            ),
+        ]],
+    );
+    let output = sealcraft(
+        &[
+            "patch",
+            &format!("oci:{}:alpine", layout.display()),
+            "--output",
+            &format!("oci:{}:patched", layout.display()),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("patching alpine 3.20.3 images (apk packages) is not supported yet"),
+        "{stderr}"
+    );
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"].as_array().unwrap().len(),
+        1,
+        "only the input is tagged"
+    );
 }
