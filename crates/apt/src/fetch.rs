@@ -210,6 +210,28 @@ impl Fetcher {
         self.cache.join("sha256").join(sha256)
     }
 
+    /// The cached content with this size and SHA-256, checked again as it is read.
+    pub fn cached(&self, size: u64, sha256: &str) -> Option<PathBuf> {
+        let target = self.cached_path(sha256);
+        match sha256_file(&target) {
+            Ok((found_size, found)) if found_size == size && found == sha256 => Some(target),
+            _ => None,
+        }
+    }
+
+    /// Keeps `bytes`, already checked against `sha256`, in the cache.
+    pub fn store(&self, sha256: &str, bytes: &[u8]) -> Result<PathBuf, FetchError> {
+        let partial_dir = self.cache.join("partial");
+        fs::create_dir_all(&partial_dir).map_err(io_error("creating", &partial_dir))?;
+        let sha_dir = self.cache.join("sha256");
+        fs::create_dir_all(&sha_dir).map_err(io_error("creating", &sha_dir))?;
+        let partial = partial_dir.join(format!("{sha256}.stored"));
+        fs::write(&partial, bytes).map_err(io_error("writing", &partial))?;
+        let target = self.cached_path(sha256);
+        fs::rename(&partial, &target).map_err(io_error("storing", &target))?;
+        Ok(target)
+    }
+
     /// The content at one of `urls` with this size and SHA-256, from the
     /// cache when it is there; a broken transfer resumes where it stopped.
     pub fn get_verified(
@@ -218,13 +240,10 @@ impl Fetcher {
         size: u64,
         sha256: &str,
     ) -> Result<PathBuf, FetchError> {
-        let target = self.cached_path(sha256);
-        if let Ok((found_size, found)) = sha256_file(&target)
-            && found_size == size
-            && found == sha256
-        {
+        if let Some(target) = self.cached(size, sha256) {
             return Ok(target);
         }
+        let target = self.cached_path(sha256);
         let partial_dir = self.cache.join("partial");
         fs::create_dir_all(&partial_dir).map_err(io_error("creating", &partial_dir))?;
         fs::create_dir_all(self.cache.join("sha256"))

@@ -123,11 +123,60 @@ fn entry(paragraph: &Paragraph, suite: usize) -> Result<PackageEntry, EntryProbl
     })
 }
 
-/// Every usable entry of an index's text, and the paragraphs skipped.
+/// Indexes larger than this are parsed in two halves on two threads
+/// (Debian's main index is ~50 MB, and parsing it is most of opening a suite).
+const SPLIT_ABOVE: usize = 4 << 20;
+
+/// Every usable entry of an index's text, and the paragraphs skipped, in index order.
 pub fn parse(text: &str, suite: usize) -> (Vec<PackageEntry>, Vec<SkippedEntry>) {
+    let middle = text.len() / 2;
+    let split = (text.len() > SPLIT_ABOVE)
+        .then(|| {
+            text[middle..]
+                .find("\n\n")
+                .map(|offset| middle + offset + 2)
+        })
+        .flatten();
+    let Some(split) = split else {
+        return parse_part(text, suite);
+    };
+    let (first, second) = text.split_at(split);
+    let (mut entries, mut skipped, (more_entries, more_skipped)) = std::thread::scope(|scope| {
+        let later = scope.spawn(|| parse_part(second, suite));
+        let (entries, skipped) = parse_part(first, suite);
+        let later = later
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (entries, skipped, later)
+    });
+    entries.extend(more_entries);
+    skipped.extend(more_skipped);
+    (entries, skipped)
+}
+
+/// The fields an entry is made of; the rest (descriptions, tags, …) is never stored.
+const FIELDS: [&str; 14] = [
+    "Package",
+    "Version",
+    "Architecture",
+    "Multi-Arch",
+    "Essential",
+    "Source",
+    "Pre-Depends",
+    "Depends",
+    "Breaks",
+    "Conflicts",
+    "Provides",
+    "Filename",
+    "Size",
+    "SHA256",
+];
+
+fn parse_part(text: &str, suite: usize) -> (Vec<PackageEntry>, Vec<SkippedEntry>) {
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
-    for paragraph in deb822::parse(text) {
+    let keep = |name: &str| FIELDS.iter().any(|field| field.eq_ignore_ascii_case(name));
+    for paragraph in deb822::parse_selected(text, keep) {
         match entry(&paragraph, suite) {
             Ok(entry) => entries.push(entry),
             Err(reason) => skipped.push(SkippedEntry {
@@ -158,5 +207,48 @@ mod tests {
         assert_eq!(entries[1].suite, 2);
         assert_eq!(skipped.len(), 1);
         assert_eq!(skipped[0].name, "broken");
+    }
+
+    #[test]
+    fn reading_only_the_entry_fields_changes_no_entry() {
+        let text = "Package: app\nVersion: 2\nArchitecture: amd64\nDescription: an app\n with a long\n .\n description\nDepends: libc6 (>= 2.36),\n libssl3 (>= 3.0.0)\nTag: role::program\nFilename: pool/app.deb\nSize: 10\nSHA256: 4b3e5e3b0f2f5f1ac9c7f6c3a0f6d8e5b6a1c2d3e4f5a6b7c8d9e0f1a2b3c4d5\n\nDescription: only a description\n\n";
+        let full: Vec<Result<PackageEntry, EntryProblem>> = deb822::parse(text)
+            .iter()
+            .map(|paragraph| entry(paragraph, 0))
+            .collect();
+        let (entries, skipped) = parse_part(text, 0);
+        assert_eq!(full.len(), 2);
+        assert_eq!(full[0].as_ref().unwrap(), &entries[0]);
+        assert_eq!(
+            entries[0].depends.len(),
+            2,
+            "a folded Depends keeps its continuation"
+        );
+        assert_eq!(
+            skipped.len(),
+            1,
+            "a paragraph of dropped fields is still reported"
+        );
+        assert_eq!(full[1].as_ref().unwrap_err(), &skipped[0].reason);
+    }
+
+    #[test]
+    fn a_large_index_parses_the_same_in_two_halves() {
+        let mut text = String::new();
+        let mut number = 0;
+        while text.len() <= SPLIT_ABOVE + 1000 {
+            text.push_str(&format!(
+                "Package: p{number}\nVersion: 1.{number}\nArchitecture: amd64\nDepends: libc6 (>= 2.{number})\nFilename: pool/p{number}.deb\nSize: {number}\nSHA256: {:064x}\n\n",
+                number
+            ));
+            number += 1;
+        }
+        text.push_str("Package: broken\nVersion: 1\n");
+        let (whole, whole_skipped) = parse_part(&text, 0);
+        let (split, split_skipped) = parse(&text, 0);
+        assert_eq!(whole, split);
+        assert_eq!(whole_skipped, split_skipped);
+        assert_eq!(split.len(), number);
+        assert_eq!(split.last().unwrap().name, format!("p{}", number - 1));
     }
 }

@@ -77,6 +77,22 @@ pub enum RepositoryError {
         /// The keyring file.
         path: PathBuf,
     },
+    /// A decompressed index is not what the Release file's hash of it says.
+    #[error(
+        "{path}: decompressed, it is {actual_size} bytes with SHA-256 {actual}, but the signed Release says {expected_size} bytes with {expected}"
+    )]
+    IndexMismatch {
+        /// The index, as the Release names it.
+        path: String,
+        /// Its signed size.
+        expected_size: u64,
+        /// Its signed SHA-256.
+        expected: String,
+        /// What it decompressed to.
+        actual_size: u64,
+        /// Its SHA-256.
+        actual: String,
+    },
     /// An index does not decompress.
     #[error("{path} does not decompress")]
     Index {
@@ -89,7 +105,7 @@ pub enum RepositoryError {
 }
 
 /// Where keyring files are read from (the image's, or the host's, files).
-pub trait KeyFiles {
+pub trait KeyFiles: Sync {
     /// The bytes of the file at this absolute path, if there is one.
     fn read(&self, path: &std::path::Path) -> Option<Vec<u8>>;
     /// apt's default keyrings (`trusted.gpg`, `trusted.gpg.d/*`), name and bytes.
@@ -207,6 +223,9 @@ impl Repository {
             .map_or(0, |since| {
                 i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
             });
+        // Suites are read on threads of their own: fetching, verifying and
+        // parsing one index does not wait for another's.
+        let mut chosen = Vec::new();
         for source in spec.sources {
             let wanted: Vec<&String> = spec
                 .architectures
@@ -218,101 +237,32 @@ impl Repository {
                         .is_none_or(|limited| limited.contains(architecture))
                 })
                 .collect();
-            if wanted.is_empty() {
-                continue;
+            if !wanted.is_empty() {
+                chosen.push((source, wanted));
             }
-            let keyring = keyring_for(source, spec.keys)?;
-            let base = suite_base(source);
-            let inrelease_url = format!("{base}/InRelease");
-            let (url, text, signed) = match fetcher.get(&inrelease_url)? {
-                Some(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
-                    let signed = keyring
-                        .verify_cleartext(&text, spec.now)
-                        .map_err(|source| RepositoryError::Signature {
-                            url: inrelease_url.clone(),
-                            source,
-                        })?;
-                    (inrelease_url, bytes, signed)
-                }
-                None => {
-                    let release_url = format!("{base}/Release");
-                    let release =
-                        fetcher
-                            .get(&release_url)?
-                            .ok_or_else(|| RepositoryError::NoRelease {
-                                url: inrelease_url.clone(),
-                            })?;
-                    let signature =
-                        fetcher
-                            .get(&format!("{base}/Release.gpg"))?
-                            .ok_or_else(|| RepositoryError::Unsigned {
-                                url: release_url.clone(),
-                            })?;
-                    keyring
-                        .verify_detached(&release, &signature, spec.now)
-                        .map_err(|source| RepositoryError::Signature {
-                            url: release_url.clone(),
-                            source,
-                        })?;
-                    let text = String::from_utf8_lossy(&release).into_owned();
-                    (release_url, release, text)
-                }
-            };
-            let release = Release::parse(&signed).map_err(|source| RepositoryError::Release {
-                url: url.clone(),
-                source,
-            })?;
-            release
-                .check(&source.suite, now, spec.check_valid_until)
-                .map_err(|source| RepositoryError::Release {
-                    url: url.clone(),
-                    source,
-                })?;
-            let number = suites.len();
-            let directories: Vec<String> = if source.components.is_empty() {
-                vec![String::new()]
-            } else {
-                let mut directories = Vec::new();
-                for component in &source.components {
-                    for architecture in &wanted {
-                        directories.push(format!("{component}/binary-{architecture}/"));
-                    }
-                    if release.has_binary_all() {
-                        directories.push(format!("{component}/binary-all/"));
-                    }
-                }
-                directories
-            };
-            for directory in directories {
-                let Some((path, entry)) = ["Packages.xz", "Packages.gz", "Packages"]
-                    .iter()
-                    .find_map(|name| {
-                        let path = format!("{directory}{name}");
-                        release.sha256.get(&path).map(|entry| (path, entry.clone()))
-                    })
-                else {
-                    continue;
-                };
-                let mut urls = Vec::new();
-                if release.by_hash {
-                    urls.push(format!("{base}/{directory}by-hash/SHA256/{}", entry.sha256));
-                }
-                urls.push(format!("{base}/{path}"));
-                let cached = fetcher.get_verified(&urls, entry.size, &entry.sha256)?;
-                let text = read_index(&cached, &path)?;
-                let (found, unusable) = index::parse(&text, number);
-                packages.extend(found.into_iter().filter(|package| {
-                    package.architecture == "all" || wanted.contains(&&package.architecture)
-                }));
-                skipped.extend(unusable);
-            }
-            suites.push(Suite {
-                source: source.clone(),
-                release_sha256: hex::encode(Sha256::digest(&text)),
-                release_url: url,
-                release,
-            });
+        }
+        let read: Vec<Result<SuiteRead, RepositoryError>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = chosen
+                .iter()
+                .enumerate()
+                .map(|(number, (source, wanted))| {
+                    scope.spawn(move || read_suite(source, wanted, number, spec, fetcher, now))
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        for suite in read {
+            let (suite, found, unusable) = suite?;
+            suites.push(suite);
+            packages.extend(found);
+            skipped.extend(unusable);
         }
         // An arch:all package appears in every binary-<arch> index and binary-all: once is enough.
         packages.sort_by(|a, b| {
@@ -349,7 +299,66 @@ impl Repository {
     }
 }
 
-fn read_index(path: &std::path::Path, name: &str) -> Result<String, RepositoryError> {
+/// The forms of an index in the order they are fetched: gzip inflates
+/// several times faster than xz decodes, which outweighs its larger
+/// download; the plain file last (archives rarely serve it).
+const INDEX_FORMS: [&str; 3] = ["Packages.gz", "Packages.xz", "Packages"];
+
+/// The `Packages` index of one directory of a suite (`main/binary-amd64/`),
+/// `None` when the Release lists none. The decompressed index is kept in the
+/// cache under the hash the Release gives it, so a later read skips the
+/// download and the decompression and still checks the signed hash.
+fn read_directory(
+    release: &Release,
+    base: &str,
+    directory: &str,
+    fetcher: &Fetcher,
+) -> Result<Option<String>, RepositoryError> {
+    let plain_path = format!("{directory}Packages");
+    let plain = release.sha256.get(&plain_path);
+    if let Some(plain) = plain
+        && let Some(cached) = fetcher.cached(plain.size, &plain.sha256)
+    {
+        return read_index(&cached, &plain_path).map(|bytes| Some(text_of(bytes)));
+    }
+    let Some((path, entry)) = INDEX_FORMS.iter().find_map(|name| {
+        let path = format!("{directory}{name}");
+        release.sha256.get(&path).map(|entry| (path, entry))
+    }) else {
+        return Ok(None);
+    };
+    let mut urls = Vec::new();
+    if release.by_hash {
+        urls.push(format!("{base}/{directory}by-hash/SHA256/{}", entry.sha256));
+    }
+    urls.push(format!("{base}/{path}"));
+    let cached = fetcher.get_verified(&urls, entry.size, &entry.sha256)?;
+    let bytes = read_index(&cached, &path)?;
+    if let Some(plain) = plain
+        && path != plain_path
+    {
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != plain.sha256 || bytes.len() as u64 != plain.size {
+            return Err(RepositoryError::IndexMismatch {
+                path: plain_path,
+                expected_size: plain.size,
+                expected: plain.sha256.clone(),
+                actual_size: bytes.len() as u64,
+                actual,
+            });
+        }
+        fetcher.store(&plain.sha256, &bytes)?;
+    }
+    Ok(Some(text_of(bytes)))
+}
+
+/// Index text; a stray non-UTF-8 byte (a maintainer's name) does not make the index unusable.
+fn text_of(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+}
+
+fn read_index(path: &std::path::Path, name: &str) -> Result<Vec<u8>, RepositoryError> {
     let index_error = |source| RepositoryError::Index {
         path: name.to_owned(),
         source,
@@ -367,5 +376,97 @@ fn read_index(path: &std::path::Path, name: &str) -> Result<String, RepositoryEr
         .take(MAX_INDEX_BYTES)
         .read_to_end(&mut bytes)
         .map_err(index_error)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(bytes)
+}
+
+/// One suite as read: the suite, its usable entries, and the skipped ones.
+type SuiteRead = (Suite, Vec<PackageEntry>, Vec<SkippedEntry>);
+
+fn read_suite(
+    source: &Source,
+    wanted: &[&String],
+    number: usize,
+    spec: &RepositorySpec<'_>,
+    fetcher: &Fetcher,
+    now: i64,
+) -> Result<SuiteRead, RepositoryError> {
+    let mut packages = Vec::new();
+    let mut skipped = Vec::new();
+    let keyring = keyring_for(source, spec.keys)?;
+    let base = suite_base(source);
+    let inrelease_url = format!("{base}/InRelease");
+    let (url, text, signed) = match fetcher.get(&inrelease_url)? {
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let signed = keyring
+                .verify_cleartext(&text, spec.now)
+                .map_err(|source| RepositoryError::Signature {
+                    url: inrelease_url.clone(),
+                    source,
+                })?;
+            (inrelease_url, bytes, signed)
+        }
+        None => {
+            let release_url = format!("{base}/Release");
+            let release = fetcher
+                .get(&release_url)?
+                .ok_or_else(|| RepositoryError::NoRelease {
+                    url: inrelease_url.clone(),
+                })?;
+            let signature = fetcher
+                .get(&format!("{base}/Release.gpg"))?
+                .ok_or_else(|| RepositoryError::Unsigned {
+                    url: release_url.clone(),
+                })?;
+            keyring
+                .verify_detached(&release, &signature, spec.now)
+                .map_err(|source| RepositoryError::Signature {
+                    url: release_url.clone(),
+                    source,
+                })?;
+            let text = String::from_utf8_lossy(&release).into_owned();
+            (release_url, release, text)
+        }
+    };
+    let release = Release::parse(&signed).map_err(|source| RepositoryError::Release {
+        url: url.clone(),
+        source,
+    })?;
+    release
+        .check(&source.suite, now, spec.check_valid_until)
+        .map_err(|source| RepositoryError::Release {
+            url: url.clone(),
+            source,
+        })?;
+    let directories: Vec<String> = if source.components.is_empty() {
+        vec![String::new()]
+    } else {
+        let mut directories = Vec::new();
+        for component in &source.components {
+            for architecture in wanted {
+                directories.push(format!("{component}/binary-{architecture}/"));
+            }
+            if release.has_binary_all() {
+                directories.push(format!("{component}/binary-all/"));
+            }
+        }
+        directories
+    };
+    for directory in directories {
+        let Some(text) = read_directory(&release, &base, &directory, fetcher)? else {
+            continue;
+        };
+        let (found, unusable) = index::parse(&text, number);
+        packages.extend(found.into_iter().filter(|package| {
+            package.architecture == "all" || wanted.contains(&&package.architecture)
+        }));
+        skipped.extend(unusable);
+    }
+    let suite = Suite {
+        source: source.clone(),
+        release_sha256: hex::encode(Sha256::digest(&text)),
+        release_url: url,
+        release,
+    };
+    Ok((suite, packages, skipped))
 }

@@ -92,33 +92,49 @@ impl Paragraph {
 /// fields or continuations are ignored (dpkg refuses them; readers of
 /// images must not stop at one damaged stanza).
 pub fn parse(text: &str) -> Vec<Paragraph> {
+    parse_selected(text, |_| true)
+}
+
+/// Like [`parse`], keeping only the fields `keep` accepts (with their
+/// continuation lines): for large indexes of which a reader needs a few
+/// fields, it saves building every `Description`. A paragraph whose fields
+/// were all dropped is still returned, empty.
+pub fn parse_selected(text: &str, keep: impl Fn(&str) -> bool) -> Vec<Paragraph> {
     let mut paragraphs = Vec::new();
     let mut current: Vec<(String, String)> = Vec::new();
+    let mut in_paragraph = false;
+    let mut keeping = false;
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
-            if !current.is_empty() {
+            if in_paragraph {
                 paragraphs.push(Paragraph {
                     fields: std::mem::take(&mut current),
                 });
             }
+            in_paragraph = false;
             continue;
         }
         if line.starts_with('#') {
             continue;
         }
         if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = current.last_mut() {
+            if keeping && let Some((_, value)) = current.last_mut() {
                 value.push('\n');
                 value.push_str(line);
             }
             continue;
         }
         if let Some((name, value)) = line.split_once(':') {
-            current.push((name.trim().to_owned(), value.trim().to_owned()));
+            in_paragraph = true;
+            let name = name.trim();
+            keeping = keep(name);
+            if keeping {
+                current.push((name.to_owned(), value.trim().to_owned()));
+            }
         }
     }
-    if !current.is_empty() {
+    if in_paragraph {
         paragraphs.push(Paragraph { fields: current });
     }
     paragraphs

@@ -279,13 +279,49 @@ pub fn write_view_layer(
 pub type TarWriter = LayerWriter<HashingWriter<Compressor>>;
 
 /// The compression stage between a layer's tar stream and its blob.
-pub enum Compressor {
-    /// No compression.
-    Plain(BlobWriter),
-    /// gzip.
+///
+/// gzip and zstd run on a worker thread fed in chunks through a bounded
+/// channel, so producing the tar (reading the view, decompressing
+/// packages, hashing the diff ID) and compressing it share the cores.
+pub struct Compressor {
+    stage: Stage,
+}
+
+enum Stage {
+    /// No compression: written straight to the blob.
+    Plain(Box<BlobWriter>),
+    /// Compressed on `worker`.
+    Threaded {
+        buffer: Vec<u8>,
+        sender: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+        worker: Option<std::thread::JoinHandle<io::Result<BlobWriter>>>,
+    },
+}
+
+/// Bytes handed to the compressing thread at a time.
+const CHUNK: usize = 256 << 10;
+/// Chunks in flight before the producer waits.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+enum Encoder {
     Gzip(flate2::write::GzEncoder<BlobWriter>),
-    /// zstd.
     Zstd(zstd::stream::write::Encoder<'static, BlobWriter>),
+}
+
+impl Encoder {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Gzip(encoder) => encoder.write_all(bytes),
+            Self::Zstd(encoder) => encoder.write_all(bytes),
+        }
+    }
+
+    fn finish(self) -> io::Result<BlobWriter> {
+        match self {
+            Self::Gzip(encoder) => encoder.finish(),
+            Self::Zstd(encoder) => encoder.finish(),
+        }
+    }
 }
 
 impl Compressor {
@@ -293,42 +329,107 @@ impl Compressor {
     fn new(layout: &Layout, compression: crate::layer::Compression) -> Result<Self> {
         use crate::layer::Compression;
         let blob = layout.blob_writer()?;
-        Ok(match compression {
-            Compression::None => Self::Plain(blob),
-            Compression::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
+        let encoder = match compression {
+            Compression::None => {
+                return Ok(Self {
+                    stage: Stage::Plain(Box::new(blob)),
+                });
+            }
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
                 blob,
                 flate2::Compression::new(6),
             )),
-            Compression::Zstd => Self::Zstd(
+            Compression::Zstd => Encoder::Zstd(
                 zstd::stream::write::Encoder::new(blob, 3)
                     .map_err(io_error("starting zstd in", layout.root()))?,
             ),
+        };
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let worker = std::thread::Builder::new()
+            .name("layer-compressor".into())
+            .spawn(move || {
+                let mut encoder = encoder;
+                for chunk in receiver {
+                    encoder.write_all(&chunk)?;
+                }
+                encoder.finish()
+            })
+            .map_err(io_error("starting the compressor for", layout.root()))?;
+        Ok(Self {
+            stage: Stage::Threaded {
+                buffer: Vec::with_capacity(CHUNK),
+                sender: Some(sender),
+                worker: Some(worker),
+            },
         })
     }
 
-    fn finish(self) -> io::Result<BlobWriter> {
-        match self {
-            Self::Plain(blob) => Ok(blob),
-            Self::Gzip(encoder) => encoder.finish(),
-            Self::Zstd(encoder) => encoder.finish(),
+    /// The worker's own error once it has stopped taking chunks.
+    fn stopped(worker: &mut Option<std::thread::JoinHandle<io::Result<BlobWriter>>>) -> io::Error {
+        match worker.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(Err(error))) => error,
+            _ => io::Error::other("the layer compressor stopped"),
+        }
+    }
+
+    fn send_buffer(&mut self) -> io::Result<()> {
+        if let Stage::Threaded {
+            buffer,
+            sender,
+            worker,
+        } = &mut self.stage
+            && !buffer.is_empty()
+        {
+            let chunk = std::mem::replace(buffer, Vec::with_capacity(CHUNK));
+            let sent = sender.as_ref().map(|sender| sender.send(chunk));
+            if !matches!(sent, Some(Ok(()))) {
+                *sender = None;
+                return Err(Self::stopped(worker));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<BlobWriter> {
+        self.send_buffer()?;
+        match self.stage {
+            Stage::Plain(blob) => Ok(*blob),
+            Stage::Threaded {
+                mut sender,
+                mut worker,
+                ..
+            } => {
+                sender.take();
+                match worker.take().map(std::thread::JoinHandle::join) {
+                    Some(Ok(result)) => result,
+                    _ => Err(io::Error::other("the layer compressor panicked")),
+                }
+            }
         }
     }
 }
 
 impl Write for Compressor {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(blob) => blob.write(buf),
-            Self::Gzip(encoder) => encoder.write(buf),
-            Self::Zstd(encoder) => encoder.write(buf),
+        match &mut self.stage {
+            Stage::Plain(blob) => blob.write(buf),
+            Stage::Threaded { buffer, .. } => {
+                let room = CHUNK - buffer.len();
+                let taken = room.min(buf.len());
+                buffer.extend_from_slice(&buf[..taken]);
+                if buffer.len() == CHUNK {
+                    self.send_buffer()?;
+                }
+                Ok(taken)
+            }
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(blob) => blob.flush(),
-            Self::Gzip(encoder) => encoder.flush(),
-            Self::Zstd(encoder) => encoder.flush(),
+        match &mut self.stage {
+            Stage::Plain(blob) => blob.flush(),
+            // Chunks reach the blob when the layer is finished.
+            Stage::Threaded { .. } => Ok(()),
         }
     }
 }

@@ -174,6 +174,26 @@ impl Layout {
         self.put_blob_verified(reader, &descriptor.digest, descriptor.size)
     }
 
+    /// A blob this process has just read in full and verified (a layer a
+    /// merged view was built from) into this layout: hard-linked when both
+    /// layouts share a filesystem (blobs are never written in place), else
+    /// copied with the usual verification.
+    pub fn link_verified_blob_from(&self, source: &Layout, descriptor: &Descriptor) -> Result<()> {
+        if self.has_blob(&descriptor.digest) {
+            return Ok(());
+        }
+        let from = source.blob_path(&descriptor.digest);
+        let to = self.blob_path(&descriptor.digest);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).map_err(io_error("creating", parent))?;
+        }
+        match fs::hard_link(&from, &to) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(_) => self.copy_blob_from(source, descriptor),
+        }
+    }
+
     /// Reads a whole blob, verifying digest and size.
     pub fn read_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>> {
         let mut bytes =

@@ -617,8 +617,9 @@ pub fn patch(
         &options,
         spec.source_date_epoch,
     )?;
+    // The view read and verified every base layer: link them rather than copy.
     for descriptor in &base.manifest.layers {
-        output.copy_blob_from(source, descriptor)?;
+        output.link_verified_blob_from(source, descriptor)?;
     }
     let mut config = base.config.clone();
     let mut diff_ids = Vec::new();
