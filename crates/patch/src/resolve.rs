@@ -771,6 +771,56 @@ mod tests {
             .collect()
     }
 
+    fn on(architecture: &str, text: &str) -> String {
+        text.replace(
+            "Architecture: amd64",
+            &format!("Architecture: {architecture}"),
+        )
+    }
+
+    #[test]
+    fn multi_arch_same_packages_move_together_or_not_at_all() {
+        let unit = |architecture: &str| {
+            let text = on(
+                architecture,
+                "Package: libssl3\nStatus: install ok installed\nVersion: 3.0.17-1\nArchitecture: amd64\nMulti-Arch: same\n",
+            );
+            InstalledUnit::from_paragraph(&sealcraft_deb::deb822::parse(&text)[0]).unwrap()
+        };
+        let offer = |architecture: &str| {
+            let text = on(
+                architecture,
+                &format!(
+                    "Package: libssl3\nVersion: 3.0.22-1\nArchitecture: amd64\nMulti-Arch: same\nFilename: pool/libssl3_{architecture}.deb\nSize: 1\nSHA256: {}\n",
+                    "0".repeat(64)
+                ),
+            );
+            sealcraft_apt::index::parse(&text, 0).0.remove(0)
+        };
+        let image = [unit("amd64"), unit("i386")];
+        let both = [offer("amd64"), offer("i386")];
+        let resolution =
+            resolve(&image, &both, "amd64", &request(&[("libssl3", "3.0.22-1")])).unwrap();
+        let moved: Vec<String> = resolution
+            .changes
+            .iter()
+            .map(|change| format!("{} {}", change.entry.architecture, change.entry.version))
+            .collect();
+        assert_eq!(moved, ["amd64 3.0.22-1", "i386 3.0.22-1"]);
+        let only_native = [offer("amd64")];
+        let error = resolve(
+            &image,
+            &only_native,
+            "amd64",
+            &request(&[("libssl3", "3.0.22-1")]),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, ResolveError::MultiArchSkew { ref missing, .. } if missing == "i386"),
+            "{error}"
+        );
+    }
+
     #[test]
     fn a_fix_pulls_what_its_new_version_needs_and_what_pinned_the_old_one() {
         let image = [

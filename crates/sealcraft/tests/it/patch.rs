@@ -984,3 +984,60 @@ fn images_of_other_package_managers_get_a_clear_refusal() {
         "only the input is tagged"
     );
 }
+
+#[test]
+fn a_suite_without_inrelease_is_read_through_release_gpg_and_never_unsigned() {
+    let archive = Archive::new();
+    let layout = archive.image("image", false);
+    let dists = archive.path().join("repo/dists/stable");
+    fs::remove_file(dists.join("InRelease")).unwrap();
+    let fix = report(
+        archive.path(),
+        "fix",
+        &[("CVE-2026-0004", "tool", "1.0-1", "1.1-1", "LOW")],
+    );
+    let source = archive.source_line(&archive.keyring);
+    let patched = sealcraft_ok(&[
+        "patch",
+        &format!("oci:{}:old", layout.display()),
+        "--report",
+        &fix.display().to_string(),
+        "--source",
+        &source,
+        "--output",
+        &format!("oci:{}:patched", layout.display()),
+        "--cache-dir",
+        &archive.cache(),
+        "--json",
+    ]);
+    assert!(
+        patched["report"]["suites"][0]["release_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/dists/stable/Release"),
+        "{}",
+        patched["report"]
+    );
+    // A Release file that is not what its detached signature signed.
+    let release = fs::read_to_string(dists.join("Release")).unwrap();
+    fs::write(
+        dists.join("Release"),
+        release.replace("Suite: stable", "Suite: stable\nLabel: edited"),
+    )
+    .unwrap();
+    refused(
+        &archive,
+        &layout,
+        &["--report", &fix.display().to_string(), "--source", &source],
+        "signature",
+    );
+    // No signature at all.
+    fs::write(dists.join("Release"), release).unwrap();
+    fs::remove_file(dists.join("Release.gpg")).unwrap();
+    refused(
+        &archive,
+        &layout,
+        &["--report", &fix.display().to_string(), "--source", &source],
+        "not signed",
+    );
+}
