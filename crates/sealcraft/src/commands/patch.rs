@@ -41,7 +41,7 @@ pub(crate) fn patch(args: &PatchArgs, printer: &Printer) -> Result<ExitStatus> {
                 .with_context(|| format!("reading --source {line:?}"))?,
         );
     }
-    let host_sources = host_apt_sources()?;
+    let host_sources = host_sources(printer);
     let cache = match &args.cache_dir {
         Some(path) => path.clone(),
         None => default_cache("apt")?,
@@ -129,6 +129,21 @@ pub(crate) fn patch(args: &PatchArgs, printer: &Printer) -> Result<ExitStatus> {
         &human_lines(args, &report, vex_written.as_deref()),
     );
     Ok(ExitStatus::Success)
+}
+
+/// This machine's apt sources; unreadable ones are a warning, not an error,
+/// since the configured or the image's sources may make them unneeded (and
+/// with none at all the patch fails for want of sources).
+pub(crate) fn host_sources(printer: &Printer) -> Vec<sealcraft_apt::Source> {
+    match host_apt_sources() {
+        Ok(sources) => sources,
+        Err(error) => {
+            printer.warning(&format!(
+                "this machine's apt sources are not used: {error:#}"
+            ));
+            Vec::new()
+        }
+    }
 }
 
 fn human_lines(args: &PatchArgs, report: &PatchReport, vex: Option<&str>) -> Vec<String> {

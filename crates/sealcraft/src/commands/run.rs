@@ -193,7 +193,7 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<ExitStatus> {
         publish,
         upload: store_config(&plan)?,
         build: build_context(&plan, bases.as_ref())?,
-        patch: patch_context(&plan)?,
+        patch: patch_context(&plan, printer)?,
     };
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map_or_else(|_| "-".to_owned(), |name| name.trim().to_owned());
@@ -239,12 +239,12 @@ pub(crate) fn run(args: &RunArgs, printer: &Printer) -> Result<ExitStatus> {
 }
 
 /// The machine's apt configuration and the download cache, when the plan patches.
-fn patch_context(plan: &Plan) -> Result<Option<PatchContext<'static>>> {
+fn patch_context(plan: &Plan, printer: &Printer) -> Result<Option<PatchContext<'static>>> {
     if plan.patch.is_none() {
         return Ok(None);
     }
     Ok(Some(PatchContext {
-        host_sources: crate::settings::host_apt_sources()?,
+        host_sources: crate::commands::patch::host_sources(printer),
         host_keys: &crate::settings::HostKeys,
         fetcher: sealcraft_apt::Fetcher::new(crate::settings::default_cache("apt")?, 3),
         now: std::time::SystemTime::now(),
