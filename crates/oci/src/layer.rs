@@ -231,11 +231,11 @@ impl<R: Read> Read for GuardedReader<R> {
 
 /// Detects the compression of `input` and returns the decompressed tar stream,
 /// guarded by `limits`.
-pub fn decompressed<'a, R: Read + 'a>(
+pub fn decompressed<'a, R: Read + Send + 'a>(
     input: R,
     layer: &str,
     limits: &LayerLimits,
-) -> Result<(Compression, Box<dyn Read + 'a>)> {
+) -> Result<(Compression, Box<dyn Read + Send + 'a>)> {
     let compressed = Arc::new(AtomicU64::new(0));
     let mut buffered = BufReader::with_capacity(
         256 << 10,
@@ -254,7 +254,7 @@ pub fn decompressed<'a, R: Read + 'a>(
     } else {
         Compression::None
     };
-    let inner: Box<dyn Read + 'a> = match compression {
+    let inner: Box<dyn Read + Send + 'a> = match compression {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
         Compression::Zstd => Box::new(
@@ -616,7 +616,7 @@ fn parse_pax(data: &[u8]) -> std::result::Result<BTreeMap<String, Vec<u8>>, PaxP
 }
 
 /// Reads a whole layer blob (any compression), visiting every entry.
-pub fn read_layer<R: Read>(
+pub fn read_layer<R: Read + Send>(
     input: R,
     layer: &str,
     limits: &LayerLimits,

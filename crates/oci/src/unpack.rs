@@ -94,7 +94,7 @@ pub fn unpack_image(
 
 /// Unpacks one layer (any compression) onto `target`, applying its whiteouts.
 pub fn unpack_layer(
-    input: impl Read,
+    input: impl Read + Send,
     layer: &str,
     target: &Path,
     options: &UnpackOptions,

@@ -117,7 +117,7 @@ impl MergedView {
     /// from it; otherwise the stream is spooled to a temporary file.
     pub fn add_layer_stream(
         &mut self,
-        reader: impl Read,
+        reader: impl Read + Send,
         layer_name: &str,
         in_place: Option<File>,
         expected_diff_id: Option<&str>,
@@ -137,7 +137,9 @@ impl MergedView {
                 media_type: format!("{compression:?} data"),
             });
         }
-        let diff_id = {
+        // Decompressing runs on a worker thread a few chunks ahead, so it
+        // overlaps the hashing, spooling and tar parsing done here.
+        let diff_id = with_read_ahead(stream, |stream| -> Result<crate::digest::Digest> {
             let mut tee = TeeReader {
                 inner: stream,
                 hasher: Hasher::sha256(),
@@ -161,18 +163,17 @@ impl MergedView {
                 crate::layout::io_to_error(source, "reading layer", layer_name)
             })?;
             let TeeReader {
-                inner,
+                inner: _,
                 hasher,
                 spool: spool_writer,
             } = tee;
-            drop(inner);
             if let Some(mut writer) = spool_writer {
                 writer
                     .flush()
                     .map_err(io_error("writing a layer spool in", std::env::temp_dir()))?;
             }
-            hasher.finish()
-        };
+            Ok(hasher.finish())
+        })?;
         if let Some(expected) = expected_diff_id
             && expected != diff_id.as_ref()
         {
@@ -506,6 +507,105 @@ impl Read for ContentReader<'_> {
     }
 }
 
+/// Chunks the worker thread reads ahead.
+const READ_AHEAD_CHUNKS: usize = 4;
+/// Bytes per chunk.
+const READ_AHEAD_CHUNK: usize = 256 << 10;
+
+/// Runs `body` with a reader of `inner` whose reading happens on a scoped
+/// worker thread: errors arrive in order, and when `body` stops early the
+/// worker stops at its next chunk.
+fn with_read_ahead<T>(
+    inner: Box<dyn Read + Send + '_>,
+    body: impl FnOnce(&mut ReadAhead) -> T,
+) -> T {
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(READ_AHEAD_CHUNKS);
+        scope.spawn(move || {
+            let mut inner = inner;
+            loop {
+                let mut chunk = vec![0; READ_AHEAD_CHUNK];
+                let mut filled = 0;
+                let outcome = loop {
+                    match inner.read(&mut chunk[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(read) => {
+                            filled += read;
+                            if filled == chunk.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                        Err(error) => break Err(error),
+                    }
+                };
+                chunk.truncate(filled);
+                let last = filled == 0 || outcome.is_err();
+                let message = match outcome {
+                    Ok(()) => Ok(chunk),
+                    Err(error) if filled == 0 => Err(error),
+                    // The bytes before the error first, then the error.
+                    Err(error) => {
+                        if sender.send(Ok(chunk)).is_err() {
+                            return;
+                        }
+                        Err(error)
+                    }
+                };
+                if sender.send(message).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let mut reader = ReadAhead {
+            receiver,
+            chunk: Vec::new(),
+            position: 0,
+            finished: false,
+        };
+        body(&mut reader)
+    })
+}
+
+/// The reading end of [`with_read_ahead`].
+struct ReadAhead {
+    receiver: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    position: usize,
+    finished: bool,
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.position == self.chunk.len() {
+            if self.finished {
+                return Ok(0);
+            }
+            match self.receiver.recv() {
+                Ok(Ok(chunk)) if chunk.is_empty() => self.finished = true,
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.position = 0;
+                }
+                Ok(Err(error)) => {
+                    self.finished = true;
+                    return Err(error);
+                }
+                // The worker ended without the end marker: it panicked.
+                Err(_) => {
+                    self.finished = true;
+                    return Err(io::Error::other("the decompressing thread stopped"));
+                }
+            }
+        }
+        let available = &self.chunk[self.position..];
+        let taken = available.len().min(buf.len());
+        buf[..taken].copy_from_slice(&available[..taken]);
+        self.position += taken;
+        Ok(taken)
+    }
+}
+
 struct TeeReader<'a, R> {
     inner: R,
     hasher: Hasher,
@@ -520,5 +620,58 @@ impl<R: Read> Read for TeeReader<'_, R> {
             spool.write_all(&buf[..count])?;
         }
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Yields `data` in small reads, then fails.
+    struct Failing {
+        data: Vec<u8>,
+        position: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.position == self.data.len() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "broken layer"));
+            }
+            let taken = (self.data.len() - self.position).min(buf.len()).min(1000);
+            buf[..taken].copy_from_slice(&self.data[self.position..self.position + taken]);
+            self.position += taken;
+            Ok(taken)
+        }
+    }
+
+    #[test]
+    fn read_ahead_hands_over_every_byte_then_the_error() {
+        let data: Vec<u8> = (0..READ_AHEAD_CHUNK * 3 + 123)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let whole = with_read_ahead(Box::new(io::Cursor::new(data.clone())), |reader| {
+            let mut read = Vec::new();
+            reader.read_to_end(&mut read).map(|_| read)
+        });
+        assert_eq!(whole.unwrap(), data);
+        let failing = Failing {
+            data: data.clone(),
+            position: 0,
+        };
+        let (read, error) = with_read_ahead(Box::new(failing), |reader| {
+            let mut read = Vec::new();
+            let error = reader.read_to_end(&mut read).unwrap_err();
+            (read, error)
+        });
+        assert_eq!(read, data, "the bytes before the error arrive first");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        // A reader that stops early does not wait for the rest.
+        let endless = io::repeat(7);
+        let first = with_read_ahead(Box::new(endless), |reader| {
+            let mut buffer = [0u8; 10];
+            reader.read_exact(&mut buffer).map(|()| buffer)
+        });
+        assert_eq!(first.unwrap(), [7; 10]);
     }
 }

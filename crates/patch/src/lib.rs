@@ -366,6 +366,39 @@ fn deb_purl(
     purl
 }
 
+/// Downloads in flight at once.
+const PARALLEL_DOWNLOADS: usize = 4;
+
+/// The `.deb` of every change, in order, each verified against its signed index entry.
+fn download_all(
+    repository: &Repository,
+    changes: &[resolve::Change<'_>],
+    fetcher: &Fetcher,
+) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::with_capacity(changes.len());
+    for batch in changes.chunks(PARALLEL_DOWNLOADS) {
+        let fetched: Vec<Result<PathBuf, sealcraft_apt::FetchError>> =
+            std::thread::scope(|scope| {
+                let threads: Vec<_> = batch
+                    .iter()
+                    .map(|change| scope.spawn(|| repository.download(change.entry, fetcher)))
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|thread| {
+                        thread
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            });
+        for file in fetched {
+            files.push(file?);
+        }
+    }
+    Ok(files)
+}
+
 /// Patches `image` (of `source`) into `output`.
 pub fn patch(
     source: &Layout,
@@ -481,13 +514,14 @@ pub fn patch(
         .collect();
     let resolution = resolve::resolve(&installed, &repository.packages, &native, &request)?;
 
-    // Every package downloaded, checked against its index entry, and opened.
+    // Every package downloaded (a few at a time: most of a download is
+    // waiting), checked against its index entry, and opened.
+    let files = download_all(&repository, &resolution.changes, spec.apt.fetcher)?;
     let mut debs = Vec::new();
     let mut updated = Vec::new();
     let mut scripts_not_run = Vec::new();
-    for change in &resolution.changes {
+    for (change, file) in resolution.changes.iter().zip(files) {
         let entry = change.entry;
-        let file = repository.download(entry, spec.apt.fetcher)?;
         let deb = DebPackage::open(&file)?;
         let found = format!("{} {} {}", deb.name(), deb.version(), deb.architecture());
         let expected = format!("{} {} {}", entry.name, entry.version, entry.architecture);
