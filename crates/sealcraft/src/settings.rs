@@ -511,6 +511,23 @@ pub(crate) fn default_cache(name: &str) -> Result<PathBuf> {
     Ok(Path::new(&home).join(".cache/sealcraft").join(name))
 }
 
+/// The files of `directory` with one of `extensions`, by name, as apt reads
+/// its `.d` directories (none when the directory is missing).
+fn files_named(directory: &Path, extensions: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extensions.iter().any(|wanted| extension == *wanted))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 /// This machine's apt keyrings: the files sources name, and apt's defaults.
 pub(crate) struct HostKeys;
 
@@ -524,18 +541,7 @@ impl sealcraft_apt::KeyFiles for HostKeys {
         if let Ok(bytes) = std::fs::read("/etc/apt/trusted.gpg") {
             keys.push(("/etc/apt/trusted.gpg".to_owned(), bytes));
         }
-        let mut files: Vec<PathBuf> = std::fs::read_dir("/etc/apt/trusted.gpg.d")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| entry.path())
-            .filter(|path| {
-                path.extension()
-                    .is_some_and(|extension| extension == "gpg" || extension == "asc")
-            })
-            .collect();
-        files.sort();
-        for path in files {
+        for path in files_named(Path::new("/etc/apt/trusted.gpg.d"), &["gpg", "asc"]) {
             if let Ok(bytes) = std::fs::read(&path) {
                 keys.push((path.display().to_string(), bytes));
             }
@@ -548,18 +554,10 @@ impl sealcraft_apt::KeyFiles for HostKeys {
 /// `sources.list.d/*.list` and `*.sources` by name); none when it has no apt.
 pub(crate) fn host_apt_sources() -> Result<Vec<sealcraft_apt::Source>> {
     let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
-    let mut listed: Vec<PathBuf> = std::fs::read_dir("/etc/apt/sources.list.d")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "list" || extension == "sources")
-        })
-        .collect();
-    listed.sort();
-    files.extend(listed);
+    files.extend(files_named(
+        Path::new("/etc/apt/sources.list.d"),
+        &["list", "sources"],
+    ));
     let mut sources = Vec::new();
     for file in files {
         let text = match std::fs::read_to_string(&file) {
