@@ -1041,3 +1041,86 @@ fn a_suite_without_inrelease_is_read_through_release_gpg_and_never_unsigned() {
         "not signed",
     );
 }
+
+/// `sealcraft ARGS…` with `apt_dir` bind-mounted over this machine's
+/// /etc/apt in a private mount namespace, so the host's sources are the
+/// test's (the real /etc/apt is untouched).
+fn sealcraft_with_host_apt(apt_dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /etc/apt && exec \"$@\"",
+        ])
+        .arg(apt_dir)
+        .arg(env!("CARGO_BIN_EXE_sealcraft"))
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .expect("unshare (util-linux) runs")
+}
+
+#[test]
+fn an_image_without_sources_patches_from_the_machine_s_apt_configuration() {
+    let archive = Archive::new();
+    let layout = archive.image("image", false);
+    let fix = report(
+        archive.path(),
+        "fix",
+        &[("CVE-2026-0004", "tool", "1.0-1", "1.1-1", "LOW")],
+    );
+    let apt = archive.path().join("host-apt");
+    fs::create_dir_all(apt.join("sources.list.d")).unwrap();
+    fs::write(
+        apt.join("sources.list.d/archive.sources"),
+        format!(
+            "Types: deb\nURIs: {}\nSuites: stable\nComponents: main\nSigned-By: {}\n",
+            archive.server.url(),
+            archive.keyring.display()
+        ),
+    )
+    .unwrap();
+    let image = format!("oci:{}:old", layout.display());
+    let cache = archive.cache();
+    let fix_path = fix.display().to_string();
+    let output = format!("oci:{}:patched", layout.display());
+    let args = [
+        "patch",
+        image.as_str(),
+        "--report",
+        &fix_path,
+        "--output",
+        &output,
+        "--cache-dir",
+        &cache,
+        "--json",
+    ];
+    let patched = sealcraft_with_host_apt(&apt, &args);
+    assert!(
+        patched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&patched.stderr)
+    );
+    let report: Value = serde_json::from_slice(&patched.stdout).unwrap();
+    assert_eq!(report["report"]["sources"], "host");
+    assert_eq!(report["report"]["updated"][0]["to"], "1.1-1");
+
+    // A broken file among the machine's sources is a warning; with no other source the patch then has none.
+    fs::write(
+        apt.join("sources.list.d/broken.list"),
+        "deb [signed-by=relative.gpg] http://x stable main\n",
+    )
+    .unwrap();
+    let refused = sealcraft_with_host_apt(&apt, &args);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("this machine's apt sources are not used")
+            && stderr.contains("broken.list"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no apt sources"), "{stderr}");
+}
