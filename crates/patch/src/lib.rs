@@ -275,6 +275,19 @@ pub struct PatchReport {
     pub dry_run: bool,
 }
 
+impl PatchReport {
+    /// The fixes as the OpenVEX document names them (vulnerability, package purl).
+    pub fn fixed_components(&self) -> Vec<sealcraft_vuln::vex::FixedComponent> {
+        self.fixed
+            .iter()
+            .map(|vulnerability| sealcraft_vuln::vex::FixedComponent {
+                vulnerability: vulnerability.id.clone(),
+                purl: vulnerability.purl.clone(),
+            })
+            .collect()
+    }
+}
+
 /// The image a patch builds on: the image itself, or, when its top layer
 /// is an earlier patch, the image without it.
 struct Base {

@@ -129,14 +129,7 @@ pub(crate) fn run(
         .collect::<Vec<_>>()
         .into();
     fields["replaced_patch_layer"] = report.replaced_patch_layer.into();
-    let fixed = report
-        .fixed
-        .iter()
-        .map(|vulnerability| FixedComponent {
-            vulnerability: vulnerability.id.clone(),
-            purl: vulnerability.purl.clone(),
-        })
-        .collect();
+    let fixed = report.fixed_components();
     Ok(Done {
         inputs,
         outputs: vec![output.artifact(), report_artifact],

@@ -88,14 +88,7 @@ pub(crate) fn patch(args: &PatchArgs, printer: &Printer) -> Result<ExitStatus> {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(0)),
         };
-        let fixed: Vec<FixedComponent> = report
-            .fixed
-            .iter()
-            .map(|vulnerability| FixedComponent {
-                vulnerability: vulnerability.id.clone(),
-                purl: vulnerability.purl.clone(),
-            })
-            .collect();
+        let fixed: Vec<FixedComponent> = report.fixed_components();
         let digest = manifest.digest.to_string();
         let authorship = VexAuthorship {
             author: "sealcraft".into(),
