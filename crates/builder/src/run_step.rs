@@ -297,6 +297,7 @@ impl Builder<'_> {
             additional_gids: groups,
             network_none,
             mounts: extra,
+            ..ProcessSpec::default()
         };
         self.container_counter += 1;
         let id = format!(

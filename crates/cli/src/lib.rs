@@ -54,6 +54,8 @@ pub enum Command {
     Patch(PatchArgs),
     /// Squash all layers of an image into one, keeping every config field.
     Squash(SquashArgs),
+    /// Test an image: container-structure-test specs, service tests, the security suite; exit 1 on a failure.
+    Test(TestArgs),
     /// Manage cosign-compatible signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -384,6 +386,69 @@ pub struct PatchArgs {
     pub arch: Option<String>,
 }
 
+/// `sealcraft test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The image: oci:DIR[:TAG].
+    pub image: String,
+    /// A test spec (container-structure-test schema 2.0.0 or 1.0.0, YAML or JSON); repeatable.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// A built-in suite to run too; repeatable.
+    #[arg(long, value_enum)]
+    pub suite: Vec<SuiteArg>,
+    /// The report on stdout.
+    #[arg(long, short, value_enum, default_value_t = TestOutputArg::Text)]
+    pub output: TestOutputArg,
+    /// Also write the report to FILE (JUnit with `--output junit`, JSON otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub test_report: Option<PathBuf>,
+    /// The JUnit test suite's name.
+    #[arg(long, default_value = "sealcraft")]
+    pub junit_suite_name: String,
+    /// Stop at the first failing test.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Seconds one command may run before it is killed.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// The OCI runtime for command and service tests.
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Runc)]
+    pub runtime: RuntimeArg,
+    /// Security suite: allow this setuid/setgid path; repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub allow_setuid: Vec<String>,
+    /// Security suite: pip and npm count as package managers too.
+    #[arg(long)]
+    pub language_package_managers: bool,
+    /// Where the image is unpacked for commands (default: a new temporary
+    /// directory, removed unless a failure left a bundle in it).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// The architecture to pick from an index.
+    #[arg(long)]
+    pub arch: Option<String>,
+}
+
+/// `--suite`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SuiteArg {
+    /// No package managers, non-root, no secrets in the env, a read-only root,
+    /// every DT_NEEDED resolved, no setuid and no world-writable files.
+    Security,
+}
+
+/// `--output` of `sealcraft test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestOutputArg {
+    /// Pass or fail per test with expected and actual values.
+    Text,
+    /// container-structure-test's JSON fields.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
+
 /// `sealcraft squash`.
 #[derive(Debug, Args)]
 pub struct SquashArgs {
@@ -555,6 +620,8 @@ pub enum StageArg {
     Patch,
     /// All layers in one.
     Squash,
+    /// Image tests.
+    Test,
     /// SBOM documents.
     Sbom,
     /// Vulnerability scan and gate.

@@ -296,19 +296,7 @@ pub fn harden(
     }
 
     // 3. The ELF closure over what is left.
-    let conf_dirs = elf::ld_so_conf_dirs(
-        &|path: &Path| {
-            view.read(path)
-                .ok()
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        },
-        &|directory: &Path| {
-            view.iter()
-                .filter(|(path, _)| path.parent() == Some(directory))
-                .map(|(path, _)| path.to_path_buf())
-                .collect()
-        },
-    );
+    let conf_dirs = sealcraft_inventory::loader_conf_dirs(&view);
     let objects = elf_objects(&view)?;
     let resolve = |path: &Path| -> Option<PathBuf> { view.resolve(path).map(|(real, _)| real) };
     let search_dirs: BTreeSet<PathBuf> = conf_dirs

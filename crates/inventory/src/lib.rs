@@ -18,6 +18,7 @@ mod apk;
 mod binaries;
 mod cargo;
 mod dpkg;
+mod elf_objects;
 mod golang;
 mod npm;
 mod os;
@@ -30,6 +31,7 @@ use std::path::Path;
 use serde::Serialize;
 
 pub use accounts::{AccountError, Accounts, ResolvedUser, RootUserError};
+pub use elf_objects::{elf_objects, loader_conf_dirs};
 pub use os::OsRelease;
 pub use python::normalize_name as normalize_python_name;
 pub use source::{DirectorySource, FileSource, SourceFile, ViewSource};

@@ -47,6 +47,9 @@ pub enum Error {
     /// Hardening failed.
     #[error(transparent)]
     Harden(#[from] sealcraft_harden::Error),
+    /// The image tests could not run (a failing test is a gate, not this).
+    #[error(transparent)]
+    Test(#[from] sealcraft_imagetest::Error),
     /// The image could not be patched.
     #[error(transparent)]
     Patch(#[from] sealcraft_patch::Error),

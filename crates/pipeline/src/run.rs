@@ -26,7 +26,8 @@ use crate::events::{EventLog, Reporter, now_rfc3339};
 use crate::plan::{Plan, PlanSummary};
 pub use crate::stages::Stage;
 use crate::stages::{
-    Context, Done, attest, build, harden, patch, preflight, publish, sbom, scan, squash, upload,
+    Context, Done, attest, build, harden, patch, preflight, publish, sbom, scan, squash, test,
+    upload,
 };
 
 /// How to run.
@@ -209,6 +210,10 @@ fn stages_in_order(run: &mut Run<'_>, options: &RunOptions<'_>) -> Result<Option
     }
     if plan.squash && until >= Stage::Squash {
         image = run.stage(Stage::Squash, |context| squash::run(context, image))?;
+    }
+    if let Some(section) = plan.test.as_ref().filter(|_| until >= Stage::Test) {
+        run.stage(Stage::Test, |context| test::run(context, section, &image))?
+            .enforce()?;
     }
     let digest = image.image.descriptor.digest.to_string();
     let final_tag = plan.image_tag(run.context.architecture);

@@ -103,7 +103,7 @@ impl ExtraMount {
 }
 
 /// The process to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ProcessSpec {
     /// argv.
     pub args: Vec<String>,
@@ -121,6 +121,12 @@ pub struct ProcessSpec {
     pub network_none: bool,
     /// Mounts beyond the standard ones.
     pub mounts: Vec<ExtraMount>,
+    /// The root filesystem mounted read-only.
+    pub readonly_root: bool,
+    /// Capabilities added to Docker's default set (`CAP_` prefix optional).
+    pub add_capabilities: Vec<String>,
+    /// Every capability and no masked paths, as `docker run --privileged`.
+    pub privileged: bool,
 }
 
 /// How a step ended.
@@ -159,6 +165,103 @@ const CAPABILITIES: [&str; 14] = [
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ];
+
+const MASKED_PATHS: [&str; 9] = [
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Every capability Linux defines, for privileged containers.
+const ALL_CAPABILITIES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The capabilities `spec` runs with: Docker's defaults plus the added ones, or all.
+fn capability_set(spec: &ProcessSpec) -> Vec<String> {
+    if spec.privileged {
+        return ALL_CAPABILITIES
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect();
+    }
+    let mut set: Vec<String> = CAPABILITIES.iter().map(|name| (*name).to_owned()).collect();
+    for added in &spec.add_capabilities {
+        let name = added.to_ascii_uppercase();
+        let name = if name.starts_with("CAP_") {
+            name
+        } else {
+            format!("CAP_{name}")
+        };
+        if !set.contains(&name) {
+            set.push(name);
+        }
+    }
+    set
+}
+
+/// Whether `name` (with or without `CAP_`, any case) is a Linux capability.
+pub fn is_capability(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    let name = name.strip_prefix("CAP_").unwrap_or(&name);
+    ALL_CAPABILITIES
+        .iter()
+        .any(|known| known.strip_prefix("CAP_") == Some(name))
+}
 
 /// A runtime ready to run steps.
 #[derive(Debug)]
@@ -240,29 +343,20 @@ impl Runtime {
         id: &str,
         output: &mut dyn FnMut(&str),
     ) -> Result<RunOutcome> {
-        fs::create_dir_all(bundle)
-            .and_then(|()| fs::set_permissions(bundle, fs::Permissions::from_mode(0o700)))
-            .map_err(Error::io("creating the bundle", bundle))?;
-        let config_path = bundle.join("config.json");
-        let config = self.config(rootfs, spec).to_string();
-        write_private(&config_path, config.as_bytes())
-            .map_err(Error::io("writing", &config_path))?;
+        self.write_bundle(rootfs, spec, bundle)?;
         let result = self.execute(bundle, id, output);
         // The config holds the step's environment (build arguments): never leave it behind.
         let _ = fs::remove_dir_all(bundle);
         result
     }
 
-    fn execute(&self, bundle: &Path, id: &str, output: &mut dyn FnMut(&str)) -> Result<RunOutcome> {
-        let runtime_args: Vec<std::ffi::OsString> = vec![
-            "--root".into(),
-            self.state.clone().into_os_string(),
-            "run".into(),
-            "--bundle".into(),
-            bundle.as_os_str().to_owned(),
-            id.into(),
-        ];
-        let mut command = if self.hide_cgroup_v2 {
+    /// The runtime invoked with its state root and `args` (behind the private
+    /// mount namespace where crun needs one).
+    pub(crate) fn command(&self, args: &[std::ffi::OsString]) -> Command {
+        let mut runtime_args: Vec<std::ffi::OsString> =
+            vec!["--root".into(), self.state.clone().into_os_string()];
+        runtime_args.extend(args.iter().cloned());
+        if self.hide_cgroup_v2 {
             let mut command = Command::new("unshare");
             command
                 .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
@@ -274,7 +368,32 @@ impl Runtime {
             let mut command = Command::new(&self.settings.program);
             command.args(&runtime_args);
             command
-        };
+        }
+    }
+
+    /// The runtime's executable.
+    pub(crate) fn program(&self) -> &Path {
+        &self.settings.program
+    }
+
+    /// Writes the bundle of `spec` with `rootfs` as its root (`config.json`,
+    /// private to the owner: it holds the environment).
+    pub fn write_bundle(&self, rootfs: &Path, spec: &ProcessSpec, bundle: &Path) -> Result<()> {
+        fs::create_dir_all(bundle)
+            .and_then(|()| fs::set_permissions(bundle, fs::Permissions::from_mode(0o700)))
+            .map_err(Error::io("creating the bundle", bundle))?;
+        let config_path = bundle.join("config.json");
+        let config = self.config(rootfs, spec).to_string();
+        write_private(&config_path, config.as_bytes()).map_err(Error::io("writing", &config_path))
+    }
+
+    fn execute(&self, bundle: &Path, id: &str, output: &mut dyn FnMut(&str)) -> Result<RunOutcome> {
+        let mut command = self.command(&[
+            "run".into(),
+            "--bundle".into(),
+            bundle.as_os_str().to_owned(),
+            id.into(),
+        ]);
         let start = |source| Error::Start {
             program: self.settings.program.clone(),
             source,
@@ -369,6 +488,12 @@ impl Runtime {
         if spec.network_none {
             namespaces.push(json!({"type": "network"}));
         }
+        let capabilities = capability_set(spec);
+        let (masked, readonly): (&[&str], &[&str]) = if spec.privileged {
+            (&[], &[])
+        } else {
+            (&MASKED_PATHS, &READONLY_PATHS)
+        };
         json!({
             "ociVersion": "1.0.2",
             "process": {
@@ -378,26 +503,20 @@ impl Runtime {
                 "env": spec.env,
                 "cwd": spec.cwd,
                 "capabilities": {
-                    "bounding": CAPABILITIES,
-                    "effective": CAPABILITIES,
-                    "permitted": CAPABILITIES,
+                    "bounding": capabilities,
+                    "effective": capabilities,
+                    "permitted": capabilities,
                 },
                 "rlimits": [{"type": "RLIMIT_NOFILE", "hard": nofile, "soft": nofile}],
                 "noNewPrivileges": false,
             },
-            "root": {"path": rootfs, "readonly": false},
+            "root": {"path": rootfs, "readonly": spec.readonly_root},
             "hostname": "sealcraft-build",
             "mounts": mounts,
             "linux": {
                 "namespaces": namespaces,
-                "maskedPaths": [
-                    "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-                    "/proc/scsi", "/sys/firmware",
-                ],
-                "readonlyPaths": [
-                    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-                ],
+                "maskedPaths": masked,
+                "readonlyPaths": readonly,
             },
         })
     }

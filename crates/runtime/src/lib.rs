@@ -7,6 +7,9 @@
 //!   output streamed line by line.
 //! - [`overlay`]: overlayfs mounts of layer directories, read-only or with
 //!   an upper directory that collects what the process changed.
+//! - [`started`]: a container in the background (stdout and stderr apart,
+//!   signals, a deadline); [`probe`]: TCP and HTTP probes from inside its
+//!   network namespace.
 //!
 //! Dockerfile RUN steps and image tests both run here.
 
@@ -15,11 +18,16 @@ use std::path::{Path, PathBuf};
 
 pub mod container;
 pub mod overlay;
+pub mod probe;
+pub mod started;
 
 pub use container::{
-    ExtraMount, ProcessSpec, RunOutcome, Runtime, RuntimeKind, RuntimeSettings, write_private,
+    ExtraMount, ProcessSpec, RunOutcome, Runtime, RuntimeKind, RuntimeSettings, is_capability,
+    write_private,
 };
 pub use overlay::{OverlayMount, sweep_stale_mounts};
+pub use probe::{Probe, ProbeAnswer, probe_in};
+pub use started::{Finished, Started};
 
 /// What can go wrong while running a container or mounting its root.
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Harden(args) => commands::harden::harden(args, &printer),
         Command::Patch(args) => commands::patch::patch(args, &printer),
         Command::Squash(args) => commands::squash::squash(args, &printer),
+        Command::Test(args) => commands::test::test(args, cli.global.json, &printer),
         Command::Key(KeyCommand::Generate(args)) => commands::key::generate(args, &printer),
         Command::SignBlob(args) => commands::blob::sign_blob(args, &printer),
         Command::VerifyBlob(args) => commands::blob::verify_blob(args, &printer),

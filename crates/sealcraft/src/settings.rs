@@ -574,3 +574,12 @@ pub(crate) fn host_apt_sources() -> Result<Vec<sealcraft_apt::Source>> {
     }
     Ok(sources)
 }
+
+/// The host variables a test spec passes into its containers
+/// (`containerRunOptions.envVars`); one that is unset is left out.
+pub(crate) fn host_variables(names: &[String]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| (name.clone(), value)))
+        .collect()
+}

@@ -20,6 +20,7 @@ mod publish;
 mod raw;
 mod scan;
 mod sinks;
+mod test;
 mod upload;
 
 pub use assembly::AssemblyPlan;
@@ -30,6 +31,7 @@ pub use project::KNOWN_ARCHITECTURES;
 pub use publish::{PublishPlan, PublishTarget, SigningKey};
 pub use scan::ScanPlan;
 pub use sinks::{SinkDestination, SinkPlan};
+pub use test::TestPlan;
 pub use upload::{UploadCredentials, UploadPlan};
 
 /// Inputs from outside the config file that the plan depends on.
@@ -62,6 +64,8 @@ pub struct Plan {
     pub patch: Option<PatchPlan>,
     /// Whether to squash the built image.
     pub squash: bool,
+    /// The image tests, when configured.
+    pub test: Option<TestPlan>,
     /// Where run directories go.
     pub output_dir: PathBuf,
     /// Timestamp of everything the run writes into images.
@@ -201,6 +205,12 @@ impl Plan {
                 .transpose()?
                 .flatten(),
             squash: raw.squash.enabled,
+            test: raw
+                .test
+                .as_ref()
+                .map(|section| test::validate(section, &check))
+                .transpose()?
+                .flatten(),
             output_dir: check.resolve(raw.output.dir.as_deref().unwrap_or("out")),
             source_date_epoch: inputs
                 .source_date_epoch

@@ -28,6 +28,8 @@ pub(super) struct RawConfig {
     pub(super) harden: Option<RawHarden>,
     pub(super) patch: Option<RawPatch>,
     #[serde(default)]
+    pub(super) test: Option<RawTest>,
+    #[serde(default)]
     pub(super) publish: Option<RawPublish>,
     #[serde(default)]
     pub(super) scan: Option<RawScan>,
@@ -158,6 +160,22 @@ pub(super) struct RawPatch {
     pub(super) refuse_scripts: Vec<String>,
     #[serde(default = "yes")]
     pub(super) check_valid_until: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTest {
+    #[serde(default = "yes")]
+    pub(super) enabled: bool,
+    #[serde(default)]
+    pub(super) configs: Vec<Spanned<String>>,
+    pub(super) suites: Option<Spanned<Vec<String>>>,
+    pub(super) timeout: Option<Spanned<u64>>,
+    pub(super) runtime: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) allow_setuid: Vec<String>,
+    #[serde(default)]
+    pub(super) language_package_managers: bool,
 }
 
 #[derive(Deserialize)]

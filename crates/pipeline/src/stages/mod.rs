@@ -25,6 +25,7 @@ pub(crate) mod publish;
 pub(crate) mod sbom;
 pub(crate) mod scan;
 pub(crate) mod squash;
+pub(crate) mod test;
 pub(crate) mod upload;
 
 /// The stages, in the order the guide demands.
@@ -41,6 +42,8 @@ pub enum Stage {
     Patch,
     /// All layers in one.
     Squash,
+    /// Image tests: spec files and built-in suites.
+    Test,
     /// CycloneDX and SPDX documents of the final image.
     Sbom,
     /// Vulnerabilities against the advisory database, and the gate.
@@ -55,12 +58,13 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in order.
-    pub const ALL: [Stage; 10] = [
+    pub const ALL: [Stage; 11] = [
         Stage::Preflight,
         Stage::Build,
         Stage::Harden,
         Stage::Patch,
         Stage::Squash,
+        Stage::Test,
         Stage::Sbom,
         Stage::Scan,
         Stage::Attest,
@@ -76,6 +80,7 @@ impl Stage {
             Self::Harden => "harden",
             Self::Patch => "patch",
             Self::Squash => "squash",
+            Self::Test => "test",
             Self::Sbom => "sbom",
             Self::Scan => "scan",
             Self::Attest => "attest",

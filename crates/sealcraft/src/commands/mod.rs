@@ -14,3 +14,4 @@ pub(crate) mod run;
 pub(crate) mod sbom;
 pub(crate) mod scan;
 pub(crate) mod squash;
+pub(crate) mod test;

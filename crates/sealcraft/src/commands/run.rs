@@ -25,6 +25,7 @@ pub(crate) fn stage(choice: StageArg) -> Stage {
         StageArg::Harden => Stage::Harden,
         StageArg::Patch => Stage::Patch,
         StageArg::Squash => Stage::Squash,
+        StageArg::Test => Stage::Test,
         StageArg::Sbom => Stage::Sbom,
         StageArg::Scan => Stage::Scan,
         StageArg::Attest => Stage::Attest,
