@@ -556,6 +556,9 @@ pub struct HardenArgs {
     /// Remove /usr/share/doc/*/copyright too (SBOMs read licenses from them).
     #[arg(long)]
     pub no_copyright: bool,
+    /// Leave setuid and setgid bits as they are (by default they are cleared).
+    #[arg(long)]
+    pub keep_setuid: bool,
     /// The architecture to pick from an index.
     #[arg(long)]
     pub arch: Option<String>,

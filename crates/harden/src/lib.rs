@@ -119,6 +119,8 @@ pub struct HardenSpec {
     pub keep: Vec<String>,
     /// Keep `/usr/share/doc/*/copyright` (license data for SBOMs).
     pub keep_copyright: bool,
+    /// Leave setuid and setgid bits as they are (by default they are cleared).
+    pub keep_setuid: bool,
     /// Timestamp of the new layer and history entry.
     pub source_date_epoch: i64,
     /// Compression of the new layer.
@@ -132,6 +134,7 @@ impl Default for HardenSpec {
             remove_packages: Vec::new(),
             keep: Vec::new(),
             keep_copyright: true,
+            keep_setuid: false,
             source_date_epoch: 0,
             compression: Compression::Gzip,
         }
@@ -181,6 +184,8 @@ pub struct HardenReport {
     pub elf_objects: usize,
     /// `DT_NEEDED` entries that did not resolve in the original image either.
     pub unresolved: Vec<Unresolved>,
+    /// Files whose setuid or setgid bits were cleared.
+    pub setuid_cleared: Vec<String>,
 }
 
 /// Hardens `image` (from `source`) into `output` (not tagged: the caller names it).
@@ -468,6 +473,33 @@ pub fn harden(
     }
     packages_removed.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
 
+    // Setuid and setgid files that stay lose those bits: the same content
+    // is written again in the new layer with the plain mode.
+    let mut modes: BTreeMap<PathBuf, u32> = BTreeMap::new();
+    if !spec.keep_setuid {
+        for (path, node) in view.iter() {
+            if node.meta.kind == EntryKind::File
+                && node.meta.mode & 0o6000 != 0
+                && !plan.is_removed(path)
+                && !rewritten.contains_key(path)
+            {
+                let bytes = view
+                    .read_node(node)
+                    .unwrap_or_else(|| Ok(Vec::new()))
+                    .map_err(|source| Error::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                rewritten.insert(path.to_path_buf(), bytes);
+                modes.insert(path.to_path_buf(), node.meta.mode & !0o6000);
+            }
+        }
+    }
+    let setuid_cleared = modes
+        .keys()
+        .map(|path| format!("/{}", path.display()))
+        .collect();
+
     let (removed, paths_removed, bytes_saved) = tally(&view, &plan);
     let manifest = write_hardened(
         source,
@@ -477,6 +509,7 @@ pub fn harden(
         &view,
         &plan,
         &rewritten,
+        &modes,
         &packages_removed,
     )?;
     Ok(HardenReport {
@@ -492,5 +525,6 @@ pub fn harden(
         bytes_saved,
         elf_objects: surviving.len(),
         unresolved: unresolved_before,
+        setuid_cleared,
     })
 }

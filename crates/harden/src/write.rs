@@ -24,6 +24,7 @@ pub(crate) fn write_hardened(
     view: &MergedView,
     plan: &Plan<'_>,
     rewritten: &BTreeMap<PathBuf, Vec<u8>>,
+    modes: &BTreeMap<PathBuf, u32>,
     packages_removed: &[RemovedPackage],
 ) -> Result<Descriptor> {
     enum Change<'a> {
@@ -58,6 +59,7 @@ pub(crate) fn write_hardened(
             path: real.clone(),
             kind: EntryKind::File,
             size: bytes.len() as u64,
+            mode: modes.get(path).copied().unwrap_or(node.meta.mode),
             ..node.meta.clone()
         };
         changes.insert(real, Change::Content(meta, bytes));

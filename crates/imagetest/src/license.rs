@@ -32,7 +32,14 @@ pub(crate) fn check(view: &MergedView, test: &LicenseTest) -> TestResult {
     let mut errors = Vec::new();
     if test.debian {
         let doc = std::path::Path::new("usr/share/doc");
-        let real = view.resolve(doc).map(|(real, _)| real);
+        let real = view
+            .resolve(doc)
+            .filter(|(_, node)| node.meta.kind == EntryKind::Directory)
+            .map(|(real, _)| real);
+        if real.is_none() {
+            // Nothing to read is no evidence of compliance.
+            errors.push("debian is set but the image has no /usr/share/doc directory".into());
+        }
         if let Some(real) = real {
             let packages: Vec<String> = view
                 .under(&real)

@@ -78,13 +78,20 @@ fn result(code: SecurityCode, check: &str, errors: Vec<String>, started: Instant
     result
 }
 
-/// Where the program `name` is on the image's PATH directories, if anywhere.
-pub(crate) fn find_program(view: &MergedView, name: &str) -> Option<String> {
+/// Where the program `name` is on the image's PATH directories: the path
+/// found (what to run, so multi-call binaries see their name) and its real
+/// path (symlinks followed, what to report).
+pub(crate) fn find_program(view: &MergedView, name: &str) -> Option<(String, String)> {
     BIN_DIRS.iter().find_map(|directory| {
         let path = Path::new(directory).join(name);
         view.resolve(&path)
             .filter(|(_, node)| matches!(node.meta.kind, EntryKind::File | EntryKind::HardLink(_)))
-            .map(|_| format!("/{}", path.display()))
+            .map(|(real, _)| {
+                (
+                    format!("/{}", path.display()),
+                    format!("/{}", real.display()),
+                )
+            })
     })
 }
 
@@ -97,7 +104,7 @@ fn package_managers(view: &MergedView, options: &SecurityOptions) -> TestResult 
     let errors = names
         .iter()
         .filter_map(|name| find_program(view, name))
-        .map(|path| format!("package manager {path} is in the image"))
+        .map(|(_, real)| format!("package manager {real} is in the image"))
         .collect();
     result(
         SecurityCode::PackageManager,
@@ -278,7 +285,7 @@ fn non_root(
         }
     };
     if let (Some(uid), Some(sandbox)) = (uid, sandbox)
-        && let Some(id) = find_program(view, "id")
+        && let Some((id, _)) = find_program(view, "id")
     {
         let root = sandbox.root()?;
         let launch = Launch {

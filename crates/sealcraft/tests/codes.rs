@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use sealcraft_findings::{Code, check_codes, listing};
+use sealcraft_imagetest::SecurityCode;
 use sealcraft_inventory::InventoryCode;
 use sealcraft_vuln::AdvisoryCode;
 
@@ -24,5 +25,6 @@ fn codes_are_unique_across_domains_and_stable() {
     let mut lines = Vec::new();
     domain::<InventoryCode>(&mut all, &mut lines);
     domain::<AdvisoryCode>(&mut all, &mut lines);
+    domain::<SecurityCode>(&mut all, &mut lines);
     insta::assert_snapshot!("codes", lines.join("\n"));
 }

@@ -13,6 +13,8 @@ pub struct HardenPlan {
     pub keep: Vec<String>,
     /// Keep Debian copyright files.
     pub keep_copyright: bool,
+    /// Leave setuid and setgid bits (cleared by default).
+    pub keep_setuid: bool,
 }
 
 /// The hardened stage, unless the section turns it off.
@@ -22,5 +24,6 @@ pub(super) fn validate(raw: &RawHarden) -> Option<HardenPlan> {
         remove_packages: raw.remove_packages.clone(),
         keep: raw.keep.clone(),
         keep_copyright: raw.keep_copyright,
+        keep_setuid: raw.keep_setuid,
     })
 }

@@ -145,6 +145,8 @@ pub(super) struct RawHarden {
     pub(super) keep: Vec<String>,
     #[serde(default = "yes")]
     pub(super) keep_copyright: bool,
+    #[serde(default)]
+    pub(super) keep_setuid: bool,
 }
 
 #[derive(Deserialize)]

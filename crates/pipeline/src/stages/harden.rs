@@ -17,6 +17,7 @@ pub(crate) fn run(
         remove_packages: section.remove_packages.clone(),
         keep: section.keep.clone(),
         keep_copyright: section.keep_copyright,
+        keep_setuid: section.keep_setuid,
         source_date_epoch: context.plan.source_date_epoch,
         compression: context.plan.compression,
     };
@@ -35,6 +36,7 @@ pub(crate) fn run(
     fields["paths_removed"] = report.paths_removed.into();
     fields["bytes_saved"] = report.bytes_saved.into();
     fields["unresolved_before"] = report.unresolved.len().into();
+    fields["setuid_cleared"] = report.setuid_cleared.clone().into();
     Ok(Done {
         inputs: vec![input.artifact()],
         outputs: vec![output.artifact()],

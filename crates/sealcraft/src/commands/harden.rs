@@ -17,6 +17,7 @@ pub(crate) fn harden(args: &HardenArgs, printer: &Printer) -> Result<ExitStatus>
         remove_packages: args.remove_package.clone(),
         keep: args.keep.clone(),
         keep_copyright: !args.no_copyright,
+        keep_setuid: args.keep_setuid,
         source_date_epoch: source_date_epoch()?.unwrap_or(0),
         ..HardenSpec::default()
     };
@@ -33,13 +34,14 @@ pub(crate) fn harden(args: &HardenArgs, printer: &Printer) -> Result<ExitStatus>
         ));
     }
     let mut lines = vec![format!(
-        "hardened {} into {}: {} packages, {} paths and {} libraries removed, {} bytes saved: {}",
+        "hardened {} into {}: {} packages, {} paths and {} libraries removed, {} bytes saved, {} setuid/setgid bits cleared: {}",
         args.image,
         args.output,
         report.packages_removed.len(),
         report.paths_removed,
         report.libraries_pruned.len(),
         report.bytes_saved,
+        report.setuid_cleared.len(),
         report.manifest.digest
     )];
     for (category, removed) in &report.removed {

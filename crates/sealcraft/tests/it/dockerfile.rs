@@ -288,6 +288,92 @@ fn the_reference_dockerfile_builds_and_runs_as_non_root() {
     );
 }
 
+/// `sealcraft test` of the reference image `tag` with its spec and the
+/// security suite: the JSON report and the exit code.
+fn reference_tests(layout: &Path, tag: &str) -> (serde_json::Value, i32) {
+    let spec = workspace_root().join("examples/webserver/tests.yaml");
+    let output = sealcraft(
+        &[
+            "test",
+            &format!("oci:{}:{tag}", layout.display()),
+            "--config",
+            spec.to_str().unwrap(),
+            "--suite",
+            "security",
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&output.stderr)));
+    if let Some(bundle) = report["Kept"]["Bundle"].as_str() {
+        let _ = fs::remove_dir_all(Path::new(bundle).parent().unwrap().parent().unwrap());
+    }
+    (report, output.status.code().unwrap_or(-1))
+}
+
+#[test]
+fn the_reference_spec_and_the_security_suite_pass_only_the_hardened_stage() {
+    let layout = reference();
+    let (report, code) = reference_tests(layout, "hardened");
+    assert_eq!(code, 0, "{report}");
+    assert!(report["Total"].as_u64().unwrap() >= 27, "{report}");
+    // The runtime stage still has apt, dpkg and setuid programs.
+    let base = base_mapping("debian:bookworm-slim");
+    sealcraft_ok(&[
+        "build",
+        "--context",
+        workspace_root()
+            .join("examples/webserver")
+            .to_str()
+            .unwrap(),
+        "--target",
+        "runtime",
+        "--base",
+        &base,
+        "--cache-dir",
+        shared_store().to_str().unwrap(),
+        "--output",
+        &format!("oci:{}:runtime", layout.display()),
+        "--quiet",
+    ]);
+    let (report, code) = reference_tests(layout, "runtime");
+    assert_eq!(code, 1);
+    let failed: Vec<(String, String)> = report["Results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|result| result["Pass"] == false)
+        .map(|result| {
+            (
+                result["Name"].as_str().unwrap().to_owned(),
+                result["Errors"].to_string(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = failed.iter().map(|(name, _)| name.as_str()).collect();
+    assert!(
+        names.contains(&"Security Test: no package managers"),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"Security Test: no setuid or setgid files"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"File Existence Test: no dpkg"), "{names:?}");
+    assert!(
+        !names.contains(&"Security Test: runs as non-root"),
+        "{names:?}"
+    );
+    let errors: String = failed.iter().map(|(_, errors)| errors.as_str()).collect();
+    assert!(
+        errors.contains("package manager /usr/bin/apt-get is in the image"),
+        "{errors}"
+    );
+    assert!(errors.contains("/usr/bin/su is setuid"), "{errors}");
+}
+
 /// A symbolic link at a lowercase path, removed when dropped.
 struct LowercaseLink(PathBuf);
 
@@ -742,6 +828,10 @@ fn native_hardening_of_the_reference_runtime_keeps_what_runs_and_tells_the_truth
         .replace(
             "dir = \"../../out\"",
             &format!("dir = \"{}\"", dir.path().join("out").display()),
+        )
+        .replace(
+            "configs = [\"tests.yaml\"]",
+            &format!("configs = [\"{}\"]", example.join("tests.yaml").display()),
         );
     // Signed and published to a layout, so the provenance of a Dockerfile build is written too.
     crate::support::generate_keys(dir.path(), "pipeline-password");
@@ -818,6 +908,16 @@ fn native_hardening_of_the_reference_runtime_keeps_what_runs_and_tells_the_truth
         stage("squash")["inputs"][0]["name"],
         format!("oci:{tag}-harden")
     );
+    // The reference spec and the security suite passed on the squashed image.
+    assert_eq!(
+        stage("test")["inputs"][0]["name"],
+        format!("oci:{tag}-squash")
+    );
+    let tests: serde_json::Value =
+        serde_json::from_slice(&fs::read(run_dir.join("test-webserver-1.0.0-amd64.json")).unwrap())
+            .unwrap();
+    assert_eq!(tests["Fail"], 0, "{tests}");
+    assert!(tests["Total"].as_u64().unwrap() >= 27, "{tests}");
     let events = fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
     let harden: serde_json::Value = events
         .lines()

@@ -8,6 +8,7 @@ mod client;
 mod dockerfile;
 mod errors;
 mod harden;
+mod imagetest;
 mod import;
 mod patch;
 mod patch_real;
